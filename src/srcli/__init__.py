@@ -1,0 +1,6 @@
+"""srcli: restore and resample images with implicit neural representations."""
+
+from __future__ import annotations
+
+__version__ = "0.1.0"
+__all__ = ["__version__"]

@@ -1,0 +1,183 @@
+"""The device manager: device, threads and precision, chosen once per command.
+
+Only tasks use this module; models follow the device and dtype of their inputs.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import re
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any, Callable, Iterator, TypeVar
+
+if TYPE_CHECKING:
+    import torch
+
+T = TypeVar("T")
+PRECISIONS = ("auto", "fp32", "bf16", "fp16")
+
+
+class DeviceError(ValueError):
+    """A device or precision that cannot be used here."""
+
+
+@dataclass(frozen=True)
+class Runtime:
+    """Where and how a command computes.
+
+    Attributes:
+        device: the torch device.
+        precision: ``"fp32"``, ``"bf16"`` or ``"fp16"`` (autocast dtype; fp32 means none).
+        threads: CPU threads torch uses.
+    """
+
+    device: "torch.device"
+    precision: str
+    threads: int
+
+    @property
+    def autocast_dtype(self) -> "torch.dtype | None":
+        """The autocast dtype, or None for fp32."""
+        import torch
+
+        return {"bf16": torch.bfloat16, "fp16": torch.float16}.get(self.precision)
+
+    def describe(self) -> dict[str, Any]:
+        """JSON-ready description for reports."""
+        import torch
+
+        name = str(self.device)
+        if self.device.type == "cuda":
+            name = f"{name} ({torch.cuda.get_device_name(self.device)})"
+        return {"device": name, "precision": self.precision, "threads": self.threads}
+
+    @contextlib.contextmanager
+    def autocast(self, enabled: bool = True) -> Iterator[None]:
+        """Autocast context for this runtime's precision (no-op for fp32)."""
+        import torch
+
+        dtype = self.autocast_dtype
+        if dtype is None or not enabled:
+            yield
+            return
+        with torch.autocast(device_type=self.device.type, dtype=dtype):
+            yield
+
+
+def cpu_has_fast_bf16() -> bool:
+    """True when the CPU has native bf16 matrix instructions (AVX512-BF16 or AMX)."""
+    try:
+        with open("/proc/cpuinfo", encoding="ascii", errors="ignore") as f:
+            flags = f.read()
+    except OSError:
+        return False
+    return bool(re.search(r"\b(avx512_bf16|amx_bf16)\b", flags))
+
+
+def resolve_device(spec: str = "auto") -> "torch.device":
+    """Turn ``auto|cpu|cuda[:N]|mps`` into a device that exists here.
+
+    Raises:
+        DeviceError: when the device is unknown or absent.
+    """
+    import torch
+
+    spec = (spec or "auto").strip().lower()
+    if spec == "auto":
+        return torch.device("cuda") if torch.cuda.is_available() else torch.device("cpu")
+    if not re.fullmatch(r"cpu|cuda(:\d+)?|mps", spec):
+        raise DeviceError(f"unknown device {spec!r}; use auto, cpu or cuda[:N]")
+    device = torch.device(spec)
+    if device.type == "cuda":
+        if not torch.cuda.is_available():
+            raise DeviceError("CUDA was asked for but no CUDA device is available; use --device cpu")
+        if device.index is not None and device.index >= torch.cuda.device_count():
+            raise DeviceError(f"{spec} does not exist: {torch.cuda.device_count()} CUDA device(s) here")
+    if device.type == "mps" and not torch.backends.mps.is_available():
+        raise DeviceError("MPS was asked for but is not available; use --device cpu")
+    return device
+
+
+def resolve_precision(precision: str, device: "torch.device") -> str:
+    """Choose the compute precision.
+
+    ``auto`` is bf16 on CUDA devices that support it (else fp16), bf16 on CPUs with native
+    bf16 instructions, fp32 otherwise.
+
+    Raises:
+        DeviceError: unknown precision, or fp16 asked for on the CPU.
+    """
+    import torch
+
+    precision = (precision or "auto").lower()
+    if precision not in PRECISIONS:
+        raise DeviceError(f"unknown precision {precision!r}; use one of {', '.join(PRECISIONS)}")
+    if precision == "auto":
+        if device.type == "cuda":
+            return "bf16" if torch.cuda.is_bf16_supported() else "fp16"
+        return "bf16" if device.type == "cpu" and cpu_has_fast_bf16() else "fp32"
+    if precision == "fp16" and device.type == "cpu":
+        raise DeviceError("fp16 is not supported on the CPU; use --precision bf16 or fp32")
+    return precision
+
+
+def make_runtime(device: str = "auto", precision: str = "auto", threads: int | None = None) -> Runtime:
+    """Build the :class:`Runtime` of a command from its options.
+
+    Args:
+        device: ``auto|cpu|cuda[:N]``.
+        precision: ``auto|fp32|bf16|fp16``.
+        threads: CPU threads (None keeps torch's default).
+    """
+    import torch
+
+    if threads is not None:
+        if threads < 1:
+            raise DeviceError(f"--threads must be at least 1, got {threads}")
+        torch.set_num_threads(threads)
+    dev = resolve_device(device)
+    return Runtime(dev, resolve_precision(precision, dev), torch.get_num_threads())
+
+
+def has_non_finite(tensor: "torch.Tensor") -> bool:
+    """True when ``tensor`` holds NaN or Inf."""
+    import torch
+
+    return not bool(torch.isfinite(tensor).all())
+
+
+def run_with_fallback(runtime: Runtime, compute: Callable[[Runtime], "torch.Tensor"]) -> tuple["torch.Tensor", Runtime]:
+    """Run ``compute`` in the runtime's precision; redo it in fp32 if the result is not finite.
+
+    Returns:
+        ``(result, runtime actually used)``.
+    """
+    result = compute(runtime)
+    if runtime.precision != "fp32" and has_non_finite(result):
+        fp32 = Runtime(runtime.device, "fp32", runtime.threads)
+        return compute(fp32), fp32
+    return result, runtime
+
+
+def is_out_of_memory(exc: BaseException) -> bool:
+    """True for a CUDA (or CPU allocator) out-of-memory error."""
+    import torch
+
+    return isinstance(exc, torch.OutOfMemoryError) or "out of memory" in str(exc).lower()
+
+
+def free_memory_bytes(device: "torch.device") -> int:
+    """Free memory on ``device`` (available RAM for the CPU)."""
+    import torch
+
+    if device.type == "cuda":
+        free, _total = torch.cuda.mem_get_info(device)
+        return int(free)
+    try:
+        with open("/proc/meminfo", encoding="ascii") as f:
+            for line in f:
+                if line.startswith("MemAvailable:"):
+                    return int(line.split()[1]) * 1024
+    except OSError:
+        pass
+    return 4 * 1024**3
