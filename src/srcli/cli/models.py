@@ -1,0 +1,53 @@
+"""``srcli models``: list registered models with their cards."""
+
+from __future__ import annotations
+
+import json
+import sys
+from typing import Annotated, Any, Optional
+
+import typer
+
+from srcli.cli.common import handles_errors
+
+
+def model_rows(pattern: Optional[str] = None, task: Optional[str] = None) -> list[dict[str, Any]]:
+    """One dict per registered model: name, task, family, parameters, weights, card."""
+    from srcli.registry import create, list_models, read_checkpoint
+
+    rows = []
+    for entry in list_models(pattern, task=task):
+        params = sum(p.numel() for p in create(entry.name).parameters())
+        card: dict[str, Any] = {}
+        if entry.trainable and entry.weights_path.is_file():
+            card = read_checkpoint(entry.weights_path).get("card", {})
+        rows.append({"name": entry.name, "task": entry.task, "family": entry.family, "parameters": params,
+                     "weights": "shipped" if entry.trainable and entry.has_weights else ("none needed" if not entry.trainable else "none"),
+                     "description": entry.description, "card": card})
+    return rows
+
+
+@handles_errors
+def models_command(
+    pattern: Annotated[Optional[str], typer.Argument(help="Glob filter on names, e.g. '*liif*'.")] = None,
+    task: Annotated[Optional[str], typer.Option("--task", help="Only models for this task: upscale, points, fit.")] = None,
+    as_json: Annotated[bool, typer.Option("--json", help="Print JSON on stdout.")] = False,
+) -> int:
+    """List the models srcli knows, with parameters, shipped weights and model cards."""
+    rows = model_rows(pattern, task)
+    if as_json:
+        sys.stdout.write(json.dumps(rows, indent=2) + "\n")
+        return 0
+    from rich.console import Console
+    from rich.table import Table
+
+    table = Table(title="srcli models")
+    for column in ("name", "task", "family", "params", "weights", "card / description"):
+        table.add_column(column, justify="right" if column == "params" else "left")
+    for row in rows:
+        card = row["card"]
+        summary = ", ".join(f"{k}: {v}" for k, v in card.items() if not isinstance(v, (dict, list))) or row["description"]
+        table.add_row(row["name"], row["task"], row["family"], f"{row['parameters'] / 1e6:.2f} M" if row["parameters"] else "-",
+                      row["weights"], summary)
+    Console().print(table)
+    return 0

@@ -1,0 +1,150 @@
+"""SIREN, the sine-activated MLP that LINR fits to one image, and LINR's coordinates.
+
+A SIREN (Sitzmann et al. 2020) maps a coordinate to a value through sine layers
+``h -> sin(omega_0 (W h + b))`` and a final linear layer. LINR (Xu and Jiao 2023) fits one
+per image with ``omega_0 = 30``, 256 features, ``hidden_layers = 6`` (the SIREN code's
+count of sine layers after the first one: 7 sine layers and a final linear layer, 8 linear
+layers in all). Here ``depth`` is that count of hidden sine layers.
+
+Initialisation (SIREN): first layer weights ``U(-1/in, 1/in)``, every later weight
+(hidden and final) ``U(-sqrt(6/in)/omega_0, sqrt(6/in)/omega_0)``; biases keep PyTorch's
+default ``U(-1/sqrt(in), 1/sqrt(in))``.
+
+Coordinates (LINR): the longer side of the image spans ``[-1, 1]``; the shorter side
+spans the same pixel pitch, centred on 0, so the function is not stretched. Unlike LINR's
+code, which puts samples on ``linspace(-1, 1)`` and crops the shorter side by an integer
+offset, pixels here sit at their centres: a fitted function rendered at another size
+covers the same continuous extent, and the centres of an ``s``-times finer grid fall
+symmetrically around each coarse pixel centre.
+"""
+
+from __future__ import annotations
+
+import math
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from srcli.registry import register
+
+OMEGA_0 = 30.0
+DEFAULT_WIDTH = 256
+DEFAULT_DEPTH = 6
+
+
+def linr_extent(h: int, w: int) -> tuple[float, float]:
+    """Half-extents ``(ey, ex)`` of an ``h x w`` image: the longer side gets 1.
+
+    Raises:
+        ValueError: when a side is not positive.
+    """
+    if h <= 0 or w <= 0:
+        raise ValueError(f"image size must be positive, got {h}x{w} (HxW)")
+    longer = max(h, w)
+    return h / longer, w / longer
+
+
+def linr_coords(h: int, w: int, *, extent: tuple[float, float] | None = None,
+                device: torch.device | None = None, dtype: torch.dtype | None = None) -> torch.Tensor:
+    """Pixel-centre coordinates of an ``h x w`` grid over a continuous extent, ``(y, x)`` order.
+
+    Pixel ``i`` of ``n`` along an axis of half-extent ``e`` sits at ``e (-1 + (2 i + 1) / n)``.
+
+    Args:
+        h: grid height in pixels.
+        w: grid width in pixels.
+        extent: half-extents ``(ey, ex)``; default :func:`linr_extent` of ``(h, w)``, so
+            the longer side spans ``[-1, 1]``. Pass a fitted model's extent to render it at
+            another size.
+        device: device of the result.
+        dtype: dtype of the result (default float32).
+
+    Returns:
+        Tensor of shape ``(h * w, 2)``, rows in raster order.
+    """
+    ey, ex = linr_extent(h, w) if extent is None else (float(extent[0]), float(extent[1]))
+    ys = ey * (-1.0 + (2.0 * torch.arange(h, device=device, dtype=torch.float64) + 1.0) / h)
+    xs = ex * (-1.0 + (2.0 * torch.arange(w, device=device, dtype=torch.float64) + 1.0) / w)
+    grid = torch.stack(torch.meshgrid(ys, xs, indexing="ij"), dim=-1)
+    return grid.reshape(-1, 2).to(dtype or torch.float32)
+
+
+def sine_layer(x: torch.Tensor, weight: torch.Tensor, bias: torch.Tensor, omega: float) -> torch.Tensor:
+    """``sin(omega (x W^T + b))``, with ``omega`` folded into ``W`` and ``b``.
+
+    Folding scales the small weight matrix instead of the large activation: the same
+    function and gradients, one pass less over the activations.
+
+    Args:
+        x: inputs ``(..., in)``.
+        weight: ``(out, in)``.
+        bias: ``(out,)``.
+        omega: frequency factor.
+
+    Returns:
+        ``(..., out)``.
+    """
+    return torch.sin(F.linear(x, weight * omega, bias * omega))
+
+
+def siren_init_(layer: nn.Linear, *, first: bool, omega: float) -> None:
+    """SIREN initialisation of ``layer``'s weight in place (the bias keeps PyTorch's default)."""
+    fan_in = layer.in_features
+    bound = 1.0 / fan_in if first else math.sqrt(6.0 / fan_in) / omega
+    with torch.no_grad():
+        layer.weight.uniform_(-bound, bound)
+
+
+@register("siren", task="fit", family="linr", trainable=False,
+          description="SIREN fitted to one image (LINR): denoise, SR, inpaint, deblur",
+          default_args={"in_features": 2, "out_features": 3, "width": DEFAULT_WIDTH, "depth": DEFAULT_DEPTH})
+class Siren(nn.Module):
+    """Sine MLP ``in_features -> width (x depth + 1 sine layers) -> out_features``.
+
+    The first and the final layer always run in the input's precision, outside any
+    autocast: the first sees raw coordinates, whose pixel pitch bf16 cannot resolve (its
+    spacing near 1 is 2^-8), and the last gives the output values. Only the hidden
+    ``width x width`` layers, nearly all of the work, follow autocast.
+
+    Attributes:
+        extent: buffer ``(2,)``, half-extents ``(ey, ex)`` of the image the function was
+            fitted on (saved with the weights, so a loaded model renders the same grid).
+    """
+
+    def __init__(self, in_features: int = 2, out_features: int = 3, width: int = DEFAULT_WIDTH,
+                 depth: int = DEFAULT_DEPTH, omega_0: float = OMEGA_0, first_omega_0: float = OMEGA_0) -> None:
+        super().__init__()
+        if min(in_features, out_features, width) < 1 or depth < 0:
+            raise ValueError(f"bad SIREN shape: in={in_features} out={out_features} width={width} depth={depth}")
+        self.omega_0 = float(omega_0)
+        self.first_omega_0 = float(first_omega_0)
+        self.first = nn.Linear(in_features, width)
+        self.hidden = nn.ModuleList(nn.Linear(width, width) for _ in range(depth))
+        self.last = nn.Linear(width, out_features)
+        siren_init_(self.first, first=True, omega=self.first_omega_0)
+        for layer in self.hidden:
+            siren_init_(layer, first=False, omega=self.omega_0)
+        siren_init_(self.last, first=False, omega=self.omega_0)
+        self.register_buffer("extent", torch.ones(2))
+
+    def forward(self, coords: torch.Tensor) -> torch.Tensor:
+        """Evaluate the function.
+
+        Args:
+            coords: ``(..., in_features)`` coordinates (``(y, x)`` for images).
+
+        Returns:
+            ``(..., out_features)`` values in the input's dtype (LINR's image scale is
+            ``[-1, 1]``; see :mod:`srcli.tasks.fit_linr`).
+        """
+        device_type = coords.device.type
+        with torch.autocast(device_type=device_type, enabled=False):
+            h = sine_layer(coords, self.first.weight, self.first.bias, self.first_omega_0)
+        for layer in self.hidden:
+            h = sine_layer(h, layer.weight, layer.bias, self.omega_0)
+        with torch.autocast(device_type=device_type, enabled=False):
+            return F.linear(h.to(coords.dtype), self.last.weight, self.last.bias)
+
+    def extra_repr(self) -> str:
+        return f"omega_0={self.omega_0}, first_omega_0={self.first_omega_0}"

@@ -1,0 +1,279 @@
+"""Forward models of LINR: how a clean image becomes what was observed.
+
+A fit renders the clean image on a *canvas* and compares ``A(canvas)`` with each
+observation ``y`` through a data term. Each operator maps a ``(B, C, H, W)`` canvas to the
+observation's size and says, through :meth:`render_size`, which canvas an observation of
+a given size needs.
+
+* :class:`Identity` (denoising): ``A x = x``.
+* :class:`Downsample` (super-resolution): ``A x = resize(x, observed size)`` with LINR's
+  lanczos2 kernel, antialiased, for any scale.
+* :class:`Mask` (inpainting): ``A x = m * x``; only known pixels enter the data term.
+* :class:`Blur` (deblurring): ``A x = k * x``, a true convolution with replicated borders
+  (LINR's replication padding).
+* :class:`Chain`: several of them in order (a blurred, downsampled and masked image).
+
+Data term (LINR's): ``mean(m * (A x - y))^2`` over all elements of the observation, the
+masked-out ones counting in the denominator (``m = 1`` without a mask). It is an MSE on
+the ``[0, 1]`` scale, a quarter of LINR's loss on ``[-1, 1]``; Adam makes the fit
+insensitive to that constant.
+"""
+
+from __future__ import annotations
+
+import math
+from pathlib import Path
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+
+from srcli.errors import UsageError
+from srcli.geometry import scaled_length
+
+PADDINGS = {"replicate": "replicate", "reflect": "reflect", "circular": "circular", "zeros": "constant"}
+DOWNSAMPLE_KERNELS = ("lanczos2", "bicubic")
+
+
+class ForwardModelError(UsageError):
+    """A corruption operator that cannot be built or applied (message meant for the user)."""
+
+
+class ForwardModel:
+    """Base class: ``A``, mapping a canvas to an observation."""
+
+    #: True when ``A`` acts on each pixel alone (random-pixel mini-batches are possible)
+    pointwise = True
+
+    def __call__(self, image: torch.Tensor, observed_hw: tuple[int, int]) -> torch.Tensor:
+        """Apply ``A``. ``image``: ``(B, C, H, W)``; returns ``(B, C, *observed_hw)``."""
+        raise NotImplementedError
+
+    def render_size(self, observed_hw: tuple[int, int]) -> tuple[int, int]:
+        """Size ``(H, W)`` of the canvas this operator needs for an observation of ``observed_hw``."""
+        return observed_hw
+
+    def loss_mask(self) -> torch.Tensor | None:
+        """Weights ``m`` of the data term on the observation grid, or None for all ones."""
+        return None
+
+    def describe(self) -> str:
+        """One line for logs and model cards."""
+        return type(self).__name__.lower()
+
+
+def _check_same_size(image: torch.Tensor, observed_hw: tuple[int, int], name: str) -> None:
+    if tuple(image.shape[-2:]) != tuple(observed_hw):
+        raise ForwardModelError(f"{name}: canvas {tuple(image.shape[-2:])} differs from the observation {tuple(observed_hw)}")
+
+
+class Identity(ForwardModel):
+    """Denoising: the observation is the clean image plus noise."""
+
+    def __call__(self, image: torch.Tensor, observed_hw: tuple[int, int]) -> torch.Tensor:
+        _check_same_size(image, observed_hw, "denoise")
+        return image
+
+
+class Downsample(ForwardModel):
+    """Super-resolution: the observation is the clean image resized down by ``scale``.
+
+    Args:
+        scale: positive, finite; the canvas is ``floor(scale * n + 0.5)`` per side.
+        kernel: ``"lanczos2"`` (LINR) or ``"bicubic"``, antialiased.
+    """
+
+    pointwise = False
+
+    def __init__(self, scale: float, kernel: str = "lanczos2") -> None:
+        if isinstance(scale, bool) or not isinstance(scale, (int, float)) or not math.isfinite(scale) or scale <= 0:
+            raise ForwardModelError(f"scale must be a positive number, got {scale!r}")
+        if kernel not in DOWNSAMPLE_KERNELS:
+            raise ForwardModelError(f"unknown downsampling kernel {kernel!r}; use one of {', '.join(DOWNSAMPLE_KERNELS)}")
+        self.scale = float(scale)
+        self.kernel = kernel
+
+    def __call__(self, image: torch.Tensor, observed_hw: tuple[int, int]) -> torch.Tensor:
+        from srcli.resize import resize
+
+        return resize(image, (int(observed_hw[0]), int(observed_hw[1])), kernel=self.kernel, antialias=True)
+
+    def render_size(self, observed_hw: tuple[int, int]) -> tuple[int, int]:
+        return scaled_length(observed_hw[0], self.scale), scaled_length(observed_hw[1], self.scale)
+
+    def describe(self) -> str:
+        return f"downsample x{self.scale:g} ({self.kernel})"
+
+
+class Mask(ForwardModel):
+    """Inpainting: only the pixels where ``mask`` is 1 were observed.
+
+    Args:
+        mask: ``(H, W)``, ``(1 or C, H, W)`` or ``(1, 1 or C, H, W)``, boolean or with
+            values in ``[0, 1]`` (fractional values weight the data term).
+    """
+
+    def __init__(self, mask: torch.Tensor) -> None:
+        if not isinstance(mask, torch.Tensor):
+            raise ForwardModelError(f"mask must be a tensor, got {type(mask).__name__}")
+        m = mask.float()
+        while m.dim() < 4:
+            m = m.unsqueeze(0)
+        if m.dim() != 4 or m.shape[0] != 1:
+            raise ForwardModelError(f"mask must be (H, W), (C, H, W) or (1, C, H, W), got shape {tuple(mask.shape)}")
+        if not bool(torch.isfinite(m).all()) or float(m.min()) < 0 or float(m.max()) > 1:
+            raise ForwardModelError("mask values must lie in [0, 1]")
+        if float(m.sum()) == 0:
+            raise ForwardModelError("mask keeps no pixel: nothing was observed")
+        self.mask = m
+
+    def __call__(self, image: torch.Tensor, observed_hw: tuple[int, int]) -> torch.Tensor:
+        _check_same_size(image, observed_hw, "inpaint")
+        return image * self.mask.to(image.device, image.dtype)
+
+    def loss_mask(self) -> torch.Tensor:
+        return self.mask
+
+    def describe(self) -> str:
+        return f"mask ({float(self.mask.mean()):.1%} known)"
+
+
+class Blur(ForwardModel):
+    """Deblurring: the observation is the clean image convolved with ``kernel2d``.
+
+    Args:
+        kernel2d: ``(kh, kw)`` kernel, used as given (see :func:`parse_blur_kernel` to
+            normalise). An even side is padded with a zero at its end, so its centre is
+            element ``k // 2`` (SciPy's convention).
+        padding: border handling: ``"replicate"`` (LINR), ``"reflect"``, ``"circular"``
+            or ``"zeros"``.
+    """
+
+    pointwise = False
+
+    def __init__(self, kernel2d: torch.Tensor, padding: str = "replicate") -> None:
+        if not isinstance(kernel2d, torch.Tensor) or kernel2d.dim() != 2 or min(kernel2d.shape) < 1:
+            shape = tuple(kernel2d.shape) if isinstance(kernel2d, torch.Tensor) else type(kernel2d).__name__
+            raise ForwardModelError(f"blur kernel must be a 2-D tensor, got {shape}")
+        if not bool(torch.isfinite(kernel2d).all()):
+            raise ForwardModelError("blur kernel holds NaN or Inf")
+        if padding not in PADDINGS:
+            raise ForwardModelError(f"unknown padding {padding!r}; use one of {', '.join(PADDINGS)}")
+        kh, kw = kernel2d.shape
+        self.kernel = F.pad(kernel2d.float(), (0, 1 - kw % 2, 0, 1 - kh % 2))
+        self.padding = padding
+
+    def __call__(self, image: torch.Tensor, observed_hw: tuple[int, int]) -> torch.Tensor:
+        _check_same_size(image, observed_hw, "deblur")
+        kh, kw = self.kernel.shape
+        padded = F.pad(image, (kw // 2, kw // 2, kh // 2, kh // 2), mode=PADDINGS[self.padding])
+        channels = image.shape[1]
+        weight = self.kernel.flip(0, 1).to(image.device, image.dtype).expand(channels, 1, kh, kw)
+        return F.conv2d(padded, weight, groups=channels)
+
+    def describe(self) -> str:
+        return f"blur {self.kernel.shape[0]}x{self.kernel.shape[1]} ({self.padding})"
+
+
+class Chain(ForwardModel):
+    """Operators applied in order; the canvas is what the first one needs.
+
+    Only the last operator may change the size or mask (typical order: blur, downsample,
+    mask); the intermediate sizes are the canvas size.
+    """
+
+    def __init__(self, operators: list[ForwardModel]) -> None:
+        if not operators:
+            raise ForwardModelError("a chain needs at least one operator")
+        self.operators = list(operators)
+        self.pointwise = all(op.pointwise for op in self.operators)
+
+    def __call__(self, image: torch.Tensor, observed_hw: tuple[int, int]) -> torch.Tensor:
+        for op in self.operators[:-1]:
+            image = op(image, tuple(image.shape[-2:]))
+        return self.operators[-1](image, observed_hw)
+
+    def render_size(self, observed_hw: tuple[int, int]) -> tuple[int, int]:
+        for op in reversed(self.operators):
+            observed_hw = op.render_size(observed_hw)
+        return observed_hw
+
+    def loss_mask(self) -> torch.Tensor | None:
+        return self.operators[-1].loss_mask()
+
+    def describe(self) -> str:
+        return " -> ".join(op.describe() for op in self.operators)
+
+
+def data_term(predicted: torch.Tensor, observed: torch.Tensor, mask: torch.Tensor | None = None) -> torch.Tensor:
+    """LINR's data term ``mean((m (A x - y))^2)`` over all elements.
+
+    Args:
+        predicted: ``A x``, ``(B, C, h, w)`` (or any shape broadcasting with ``observed``).
+        observed: ``y``, same shape.
+        mask: ``m`` broadcasting to that shape, or None.
+
+    Returns:
+        Scalar tensor (float32 or wider).
+    """
+    residual = predicted.float() - observed.float()
+    if mask is not None:
+        residual = residual * mask.to(residual.device, residual.dtype)
+    return residual.square().mean()
+
+
+def gaussian_blur_kernel(size: int, sigma: float) -> torch.Tensor:
+    """MATLAB ``fspecial('gaussian', size, sigma)``: ``(size, size)``, sums to 1."""
+    if size < 1 or not (math.isfinite(sigma) and sigma > 0):
+        raise ForwardModelError(f"Gaussian kernel needs size >= 1 and sigma > 0, got size={size} sigma={sigma}")
+    t = torch.arange(size, dtype=torch.float64) - (size - 1) / 2.0
+    g = torch.exp(-(t[:, None] ** 2 + t[None, :] ** 2) / (2.0 * sigma * sigma))
+    return (g / g.sum()).float()
+
+
+def _read_kernel_file(path: Path) -> np.ndarray:
+    suffix = path.suffix.lower()
+    try:
+        if suffix == ".npy":
+            return np.load(path, allow_pickle=False)
+        if suffix in {".txt", ".csv"}:
+            return np.loadtxt(path, delimiter="," if suffix == ".csv" else None, ndmin=2)
+        from PIL import Image
+
+        with Image.open(path) as im:
+            return np.asarray(im.convert("F"), dtype=np.float64)
+    except (OSError, ValueError) as exc:
+        raise ForwardModelError(f"cannot read blur kernel {path}: {exc}") from None
+
+
+def parse_blur_kernel(spec: str) -> torch.Tensor:
+    """Blur kernel from ``"gauss:SIZE:SIGMA"``, ``"box:SIZE"`` or a file, normalised to sum 1.
+
+    Files: ``.npy`` (2-D array), ``.txt``/``.csv`` (rows of numbers) or an image
+    (``.png``, ``.tif``, ... read as grey values).
+
+    Returns:
+        ``(kh, kw)`` float32 tensor summing to 1.
+
+    Raises:
+        ForwardModelError: bad spec, unreadable file, not 2-D, non-finite or non-positive sum.
+    """
+    parts = spec.strip().lower().split(":")
+    try:
+        if parts[0] in {"gauss", "gaussian"} and len(parts) == 3:
+            return gaussian_blur_kernel(int(parts[1]), float(parts[2]))
+        if parts[0] == "box" and len(parts) == 2 and int(parts[1]) >= 1:
+            n = int(parts[1])
+            return torch.full((n, n), 1.0 / (n * n))
+    except ValueError:
+        raise ForwardModelError(f"bad blur kernel {spec!r}; use gauss:SIZE:SIGMA, box:SIZE or a file") from None
+    path = Path(spec)
+    if not path.is_file():
+        raise ForwardModelError(f"blur kernel {spec!r} is neither gauss:SIZE:SIGMA, box:SIZE nor an existing file")
+    array = np.asarray(_read_kernel_file(path), dtype=np.float64)
+    if array.ndim != 2:
+        raise ForwardModelError(f"blur kernel {path} must be 2-D, got shape {array.shape}")
+    total = float(array.sum())
+    if not np.isfinite(array).all() or total <= 0:
+        raise ForwardModelError(f"blur kernel {path} must be finite with a positive sum (got sum {total:g})")
+    return torch.from_numpy(array / total).float()

@@ -1,0 +1,69 @@
+"""Tests for srcli.device: device/precision resolution and the fp32 fallback."""
+
+import pytest
+import torch
+
+from srcli import device as dm
+
+
+def test_cpu_and_auto_resolve_here():
+    assert dm.resolve_device("cpu").type == "cpu"
+    assert dm.resolve_device("auto").type == ("cuda" if torch.cuda.is_available() else "cpu")
+
+
+@pytest.mark.parametrize("spec,match", [("gpu", "unknown device"), ("cuda:x", "unknown device")])
+def test_bad_devices(spec, match):
+    with pytest.raises(dm.DeviceError, match=match):
+        dm.resolve_device(spec)
+
+
+@pytest.mark.skipif(torch.cuda.is_available(), reason="needs a machine without CUDA")
+def test_cuda_absent_is_clear():
+    with pytest.raises(dm.DeviceError, match="no CUDA device"):
+        dm.resolve_device("cuda")
+
+
+def test_precision_rules_on_cpu():
+    cpu = torch.device("cpu")
+    assert dm.resolve_precision("fp32", cpu) == "fp32"
+    assert dm.resolve_precision("bf16", cpu) == "bf16"
+    assert dm.resolve_precision("auto", cpu) == ("bf16" if dm.cpu_has_fast_bf16() else "fp32")
+    with pytest.raises(dm.DeviceError, match="fp16 is not supported on the CPU"):
+        dm.resolve_precision("fp16", cpu)
+    with pytest.raises(dm.DeviceError, match="unknown precision"):
+        dm.resolve_precision("fp8", cpu)
+
+
+def test_runtime_describe_and_threads():
+    before = torch.get_num_threads()
+    try:
+        runtime = dm.make_runtime("cpu", "fp32", threads=1)
+        assert runtime.describe() == {"device": "cpu", "precision": "fp32", "threads": 1}
+    finally:
+        torch.set_num_threads(before)
+    with pytest.raises(dm.DeviceError, match="--threads"):
+        dm.make_runtime("cpu", "fp32", threads=0)
+
+
+def test_bf16_autocast_applies_to_matmul():
+    runtime = dm.Runtime(torch.device("cpu"), "bf16", 1)
+    with runtime.autocast():
+        out = torch.ones(2, 2) @ torch.ones(2, 2)
+    assert out.dtype == torch.bfloat16
+
+
+def test_non_finite_low_precision_result_is_recomputed_in_fp32():
+    calls = []
+
+    def compute(rt):
+        calls.append(rt.precision)
+        return torch.tensor([float("nan")]) if rt.precision == "bf16" else torch.tensor([1.0])
+
+    out, used = dm.run_with_fallback(dm.Runtime(torch.device("cpu"), "bf16", 1), compute)
+    assert calls == ["bf16", "fp32"] and used.precision == "fp32" and out.item() == 1.0
+
+
+def test_out_of_memory_detection_and_free_memory():
+    assert dm.is_out_of_memory(RuntimeError("CUDA out of memory. Tried to allocate"))
+    assert not dm.is_out_of_memory(RuntimeError("shape mismatch"))
+    assert dm.free_memory_bytes(torch.device("cpu")) > 0

@@ -1,0 +1,39 @@
+"""Tests for srcli.io.reports: JSON, CSV and Markdown renderings of one report."""
+
+import csv
+import io
+import json
+
+import pytest
+
+from srcli.errors import UsageError
+from srcli.io.reports import make_report, render_report, write_report
+
+ROWS = [{"input": "a.png", "psnr": float("inf"), "output_size": [4, 6]}, {"input": "b.png", "psnr": 31.25, "extra": "x"}]
+
+
+def test_json_is_strict_and_complete():
+    report = make_report("upscale", ROWS, runtime={"device": "cpu", "precision": "fp32"}, summary={"images": 2})
+    data = json.loads(render_report(report, "json"))
+    assert data["command"] == "upscale" and data["device"] == "cpu" and data["rows"][0]["psnr"] == "inf"
+    assert data["summary"] == {"images": 2} and "version" in data
+
+
+def test_csv_has_union_of_columns():
+    text = render_report(make_report("x", ROWS), "csv")
+    rows = list(csv.DictReader(io.StringIO(text)))
+    assert list(rows[0]) == ["input", "psnr", "output_size", "extra"]
+    assert rows[0]["output_size"] == "4x6" and rows[1]["psnr"] == "31.2500" and rows[0]["extra"] == ""
+
+
+def test_markdown_table():
+    text = render_report(make_report("x", ROWS, summary={"mean": 1.5}), "md")
+    assert "| input | psnr | output_size | extra |" in text and "- mean: 1.5000" in text
+
+
+def test_write_by_suffix_and_bad_suffix(tmp_path):
+    write_report(str(tmp_path / "r.md"), make_report("x", ROWS))
+    assert (tmp_path / "r.md").read_text().startswith("# srcli x")
+    with pytest.raises(UsageError, match=r"\.json, \.csv or \.md"):
+        write_report(str(tmp_path / "r.txt"), make_report("x", ROWS))
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["r.md"]
