@@ -8,14 +8,49 @@ from __future__ import annotations
 
 from typing import Annotated, Optional
 
+import sys
+from typing import Any
+
 import typer
+from typer.core import TyperGroup
 
 from srcli import __version__
 from srcli.cli.completion import completions_command
 from srcli.cli.models import models_command
 from srcli.cli.upscale import upscale_command
 
+try:  # recent typer vendors click
+    from typer._click.exceptions import ClickException
+except ImportError:  # pragma: no cover - older typer on top of click
+    from click.exceptions import ClickException  # type: ignore[no-redef]
+
+
+class SrcliGroup(TyperGroup):
+    """The root group: usage errors become one line ``srcli: error: ...`` with exit code 2."""
+
+    def main(self, args: Any = None, prog_name: str | None = None, complete_var: str | None = None,
+             standalone_mode: bool = True, **extra: Any) -> Any:
+        from srcli.cli.common import error
+
+        try:
+            code = super().main(args, prog_name, complete_var, standalone_mode=False, **extra)
+        except ClickException as exc:
+            if type(exc).__name__ == "NoArgsIsHelpError":
+                exc.show()
+            else:
+                command = getattr(getattr(exc, "ctx", None), "command_path", "srcli")
+                error(f"{exc.format_message()} (see '{command} --help')")
+            code = exc.exit_code
+        except typer.Abort:
+            code = 130
+        code = code if isinstance(code, int) else 0
+        if standalone_mode:
+            sys.exit(code)
+        return code
+
+
 app = typer.Typer(
+    cls=SrcliGroup,
     name="srcli",
     help="Restore and resample images with implicit neural representations.",
     no_args_is_help=True,

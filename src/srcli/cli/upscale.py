@@ -16,7 +16,7 @@ SIZE = "Size (give one)"
 
 @handles_errors
 def upscale_command(
-    inputs: Annotated[list[str], typer.Argument(help="Image files, folders, glob patterns, or - for stdin.", show_default=False)],
+    inputs: Annotated[list[str], typer.Argument(help="Image files, folders, glob patterns, or - for stdin.", metavar="INPUT...", show_default=False)],
     output: Annotated[Optional[str], typer.Option("--output", "-o", help="Output file (one input), folder, or - for stdout. Default: next to each input.", rich_help_panel="Output")] = None,
     scale: Annotated[Optional[float], typer.Option("--scale", "-s", help="Scale factor; output side = floor(scale*side + 0.5).", rich_help_panel=SIZE)] = None,
     size: Annotated[Optional[str], typer.Option("--size", help="Exact output size WxH.", rich_help_panel=SIZE)] = None,

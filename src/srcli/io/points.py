@@ -31,6 +31,7 @@ import math
 import os
 import re
 import sys
+import warnings
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable
@@ -152,7 +153,9 @@ def _parse_text(text: str, name: str) -> tuple[np.ndarray, tuple[int, int] | Non
         _check_columns(len(_split(lines[first].split("#", 1)[0], delimiter)), name)
     skip = first + 1 if has_header else first
     try:
-        array = np.loadtxt(io.StringIO(text), delimiter=delimiter, comments="#", skiprows=skip, ndmin=2, dtype=np.float64)
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", UserWarning)  # "input contained no data"
+            array = np.loadtxt(io.StringIO(text), delimiter=delimiter, comments="#", skiprows=skip, ndmin=2)
     except ValueError:
         _raise_first_bad_line(lines, skip, delimiter, name)
         raise PointsError(f"{name}: cannot parse the numbers") from None
@@ -180,7 +183,7 @@ def _raise_first_bad_line(lines: list[str], start: int, delimiter: str | None, n
                 raise PointsError(f"{name} line {number + 1}, column {column}: {token!r} is not a number")
         expected = expected or len(tokens)
         if len(tokens) != expected:
-            raise PointsError(f"{name} line {number + 1} has {len(tokens)} columns, the lines before it {expected}")
+            raise PointsError(f"{name} line {number + 1} has {len(tokens)} columns where the lines before it have {expected}")
 
 
 def make_point_set(
@@ -282,3 +285,162 @@ def merge_duplicates(xy: np.ndarray, values: np.ndarray) -> tuple[np.ndarray, np
     merged = np.stack([np.bincount(group, weights=values[order, c]) for c in range(values.shape[1])], axis=1)
     first = np.concatenate([[True], ~same])
     return sorted_xy[first], (merged / count[:, None]).astype(np.float32)
+
+
+def resolve_extent(
+    points: PointSet, extent: Extent | None = None, source_size: tuple[int, int] | None = None
+) -> Extent:
+    """The output plane's outer edges ``(x0, y0, x1, y1)``, by the rules in the module doc.
+
+    Raises:
+        PointsError: both ``extent`` and ``source_size`` given, or an empty/non-finite extent.
+    """
+    if extent is not None and source_size is not None:
+        raise PointsError("give either an extent or a source size, not both")
+    if extent is None:
+        size = source_size or points.source_size
+        if size is not None:
+            if size[0] <= 0 or size[1] <= 0:
+                raise PointsError(f"source size must be positive, got {size[0]}x{size[1]}")
+            extent = (-0.5, -0.5, size[0] - 0.5, size[1] - 0.5)
+        else:
+            low = np.floor(points.xy.min(axis=0) + 0.5) - 0.5
+            high = np.floor(points.xy.max(axis=0) + 0.5) + 0.5
+            extent = (float(low[0]), float(low[1]), float(high[0]), float(high[1]))
+    x0, y0, x1, y1 = (float(v) for v in extent)
+    if not all(math.isfinite(v) for v in (x0, y0, x1, y1)) or x1 <= x0 or y1 <= y0:
+        raise PointsError(f"extent must be x0,y0,x1,y1 with x1 > x0 and y1 > y0, got {extent}")
+    return x0, y0, x1, y1
+
+
+def points_inside(points: PointSet, extent: Extent, *, drop_outside: bool = False) -> PointSet:
+    """Check that all points lie in the closed extent, or drop those outside it.
+
+    Raises:
+        PointsError: points outside (naming how many) unless ``drop_outside``; fewer than 3
+            points or a line left after dropping.
+    """
+    x0, y0, x1, y1 = extent
+    x, y = points.xy[:, 0], points.xy[:, 1]
+    inside = (x >= x0) & (x <= x1) & (y >= y0) & (y <= y1)
+    outside = int((~inside).sum())
+    if outside == 0:
+        return points
+    if not drop_outside:
+        raise PointsError(
+            f"{outside} of {len(points)} points lie outside the extent x0,y0,x1,y1 = {x0:g},{y0:g},{x1:g},{y1:g}; "
+            "give a larger extent or drop them"
+        )
+    return validate_point_set(PointSet(points.xy[inside], points.values[inside], points.source_size, points.value_range))
+
+
+def write_points(path: str | os.PathLike[str], points: PointSet, *, value_range: str | None = None) -> None:
+    """Write a point file atomically: ``.npy`` as an ``(N, 2 + C)`` float64 array, any
+    other suffix as text (tab-separated for ``.tsv``, else CSV; ``-`` writes CSV to stdout).
+
+    Text files start with ``# source-size: WxH`` (when known) and a header ``x,y,r,g,b``
+    (``x,y,v`` grey, ``x,y,r,g,b,a`` RGBA).
+
+    Args:
+        value_range: scale of the written values; the point set's own by default.
+    """
+    value_range = value_range or points.value_range
+    if value_range not in VALUE_RANGES:
+        raise PointsError(f"unknown value range {value_range!r}; use one of {', '.join(VALUE_RANGES)}")
+    table = np.concatenate([points.xy, points.values.astype(np.float64) * VALUE_RANGES[value_range]], axis=1)
+    if str(path) == "-":
+        _write_text(sys.stdout, table, points, ",")
+        sys.stdout.flush()
+        return
+    path = Path(path)
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    try:
+        if path.suffix.lower() == ".npy":
+            with open(tmp, "wb") as f:
+                np.save(f, table)
+        else:
+            with open(tmp, "w", encoding="utf-8", newline="\n") as f:
+                _write_text(f, table, points, "\t" if path.suffix.lower() == ".tsv" else ",")
+        os.replace(tmp, path)
+    finally:
+        tmp.unlink(missing_ok=True)
+
+
+def _write_text(stream: io.TextIOBase | object, table: np.ndarray, points: PointSet, delimiter: str) -> None:
+    if points.source_size is not None:
+        stream.write(f"# source-size: {points.source_size[0]}x{points.source_size[1]}\n")  # type: ignore[attr-defined]
+    stream.write(delimiter.join(("x", "y", *CHANNEL_NAMES[points.channels])) + "\n")  # type: ignore[attr-defined]
+    np.savetxt(stream, table, fmt=["%.17g", "%.17g"] + ["%.9g"] * points.channels, delimiter=delimiter)
+
+
+def sample_points(image: np.ndarray, ratio: float, *, irregular: bool = False, seed: int = 0) -> PointSet:
+    """Sample ``round(ratio * H * W)`` points of an image (the project's sampling helper).
+
+    Integer mode draws distinct pixel centres; the values are the pixels' exactly.
+    Irregular mode draws positions uniformly in the plane ``[-0.5, W - 0.5) x [-0.5, H - 0.5)``
+    and takes Keys bicubic values (a = -0.5, the srcli/MATLAB bicubic; borders replicated;
+    clipped to [0, 1]). ISP2HRNet made its data with OpenCV's bicubic (a = -0.75).
+    In both modes the first samples lie in the four corner pixels, so the pixel-cover rule
+    of :func:`resolve_extent` recovers the source plane from the points alone.
+
+    Args:
+        image: ``(H, W, C)`` or ``(H, W)`` float values in [0, 1].
+        ratio: samples per pixel, in (0, 1] for integer mode, > 0 for irregular mode.
+        seed: seed of the NumPy random generator; equal seeds give equal samples.
+
+    Returns:
+        A point set with ``source_size = (W, H)`` and ``value_range = "0-1"``.
+    """
+    image = np.asarray(image, dtype=np.float64)
+    image = image[:, :, None] if image.ndim == 2 else image
+    if image.ndim != 3 or image.shape[2] not in CHANNEL_NAMES:
+        raise PointsError(f"an image to sample is (H, W, C) with C in 1, 3, 4; got shape {image.shape}")
+    h, w = image.shape[:2]
+    count = int(math.floor(ratio * h * w + 0.5)) if ratio > 0 and math.isfinite(ratio) else 0
+    if count < 3 or (not irregular and ratio > 1):
+        raise PointsError(f"ratio {ratio!r} gives {count} samples of {h * w} pixels; need at least 3"
+                          + ("" if irregular else " and a ratio <= 1 (use irregular sampling for more)"))
+    rng = np.random.default_rng(seed)
+    corners = np.unique(np.array([0, w - 1, (h - 1) * w, h * w - 1]))[:count]
+    if irregular:
+        cells = np.concatenate([corners, rng.integers(0, h * w, count - corners.size)])
+        xy = np.stack([cells % w, cells // w], axis=1) + rng.uniform(-0.5, 0.5, size=(count, 2))
+        values = np.clip(bicubic_at(image, xy), 0.0, 1.0)
+    else:
+        others = np.setdiff1d(np.arange(h * w), corners)
+        cells = np.concatenate([corners, rng.choice(others, count - corners.size, replace=False)])
+        xy = np.stack([cells % w, cells // w], axis=1).astype(np.float64)
+        values = image.reshape(h * w, -1)[cells]
+    return validate_point_set(PointSet(xy, values.astype(np.float32), (w, h), "0-1"))
+
+
+def keys_weights(t: np.ndarray, a: float = -0.5) -> np.ndarray:
+    """Keys cubic-convolution weights of the 4 taps at offsets ``-1, 0, 1, 2`` from ``floor``.
+
+    Args:
+        t: ``(...)`` fractional parts in [0, 1).
+
+    Returns:
+        ``(..., 4)`` weights summing to 1.
+    """
+    d = np.abs(np.stack([t + 1, t, 1 - t, 2 - t], axis=-1))
+    near = ((a + 2) * d - (a + 3)) * d * d + 1
+    far = ((a * d - 5 * a) * d + 8 * a) * d - 4 * a
+    return np.where(d <= 1, near, np.where(d < 2, far, 0.0))
+
+
+def bicubic_at(image: np.ndarray, xy: np.ndarray, a: float = -0.5) -> np.ndarray:
+    """Keys bicubic values of ``image (H, W, C)`` at positions ``xy (N, 2)`` (pixel units,
+    integers are pixel centres); borders are replicated.
+
+    Returns:
+        ``(N, C)`` float64 values.
+    """
+    h, w = image.shape[:2]
+    base = np.floor(xy).astype(np.int64)
+    wx, wy = keys_weights(xy[:, 0] - base[:, 0], a), keys_weights(xy[:, 1] - base[:, 1], a)
+    taps = np.arange(-1, 3)
+    cols = np.clip(base[:, :1] + taps, 0, w - 1)  # (N, 4)
+    rows = np.clip(base[:, 1:] + taps, 0, h - 1)
+    patch = image[rows[:, :, None], cols[:, None, :]]  # (N, 4, 4, C)
+    return np.einsum("ni,nj,nijc->nc", wy, wx, patch)

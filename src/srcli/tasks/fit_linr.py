@@ -21,7 +21,7 @@ point the function starts fitting the noise).
 
 from __future__ import annotations
 
-import copy
+import dataclasses
 import math
 import os
 import time
@@ -257,3 +257,261 @@ def _flatten(terms: list[_Term]) -> list[tuple[torch.Tensor, torch.Tensor | None
         return t[0].reshape(t.shape[1], -1).t()
 
     return [(flat(t.observed), None if t.mask is None else flat(t.mask)) for t in terms]
+
+
+@dataclass
+class _Config:
+    steps: int
+    lr: float
+    width: int
+    depth: int
+    seed: int
+    batch: int | None
+    eval_every: int
+    autocast_dtype: torch.dtype | None
+    stop: str
+    out_hw: tuple[int, int]
+    reference: torch.Tensor | None
+    noise_sigma: float | None
+    denoise_index: int | None
+    callback: Callable[[dict[str, Any]], bool | None] | None
+
+
+class _NonFinite(RuntimeError):
+    pass
+
+
+class _Tracker:
+    """Curve, best state and the current output image of one fit."""
+
+    def __init__(self, cfg: _Config, model: Siren, coords: torch.Tensor, canvas_hw: tuple[int, int], terms: list[_Term]) -> None:
+        self.cfg, self.model, self.coords, self.canvas_hw, self.terms = cfg, model, coords, canvas_hw, terms
+        self.curve: list[dict[str, Any]] = []
+        self.best: tuple[float, int, dict[str, torch.Tensor], torch.Tensor] | None = None
+        self.image: torch.Tensor | None = None
+        self.image_step = -1
+
+    def noise_reached(self, mses: list[float] | None) -> bool:
+        """True when the ``noise-level`` rule says stop (denoise MSE <= sigma^2)."""
+        cfg = self.cfg
+        if cfg.stop != "noise-level" or mses is None:
+            return False
+        return mses[cfg.denoise_index] <= cfg.noise_sigma ** 2  # type: ignore[index,operator]
+
+    def image_at(self, step: int, canvas: torch.Tensor | None) -> torch.Tensor:
+        """The output image of the current state (``canvas`` reused when it has the output size)."""
+        if self.image_step != step:
+            if self.cfg.out_hw == self.canvas_hw and canvas is not None:
+                self.image = canvas.detach().clamp(0.0, 1.0)
+            else:
+                self.image = render(self.model, self.cfg.out_hw, autocast_dtype=self.cfg.autocast_dtype)
+            self.image_step = step
+        assert self.image is not None
+        return self.image
+
+    def record(self, step: int, loss: torch.Tensor, mses: list[torch.Tensor] | None, canvas: torch.Tensor | None) -> bool:
+        """Add a curve entry; returns True when the callback asks to stop."""
+        cfg = self.cfg
+        if mses is None:  # mini-batch: evaluate the full data terms
+            with torch.no_grad():
+                loss, mses, canvas = _full_loss(self.model, self.coords, self.canvas_hw, self.terms, cfg.autocast_dtype)
+        entry: dict[str, Any] = {"step": step, "loss": float(loss.detach()), "mse": [float(m.detach()) for m in mses]}
+        if cfg.reference is not None:
+            image = self.image_at(step, canvas)
+            entry["psnr"] = _psnr(image, cfg.reference)
+            if self.best is None or entry["psnr"] > self.best[0]:
+                state = {k: v.detach().clone() for k, v in self.model.state_dict().items()}
+                self.best = (entry["psnr"], step, state, image)
+        self.curve.append(entry)
+        return bool(cfg.callback(entry)) if cfg.callback is not None else False
+
+
+def _new_model(channels: int, cfg: _Config, canvas_hw: tuple[int, int], device: torch.device) -> Siren:
+    from srcli.registry import create
+
+    with torch.random.fork_rng(devices=[]):
+        torch.manual_seed(cfg.seed)
+        model = create("siren", out_features=channels, width=cfg.width, depth=cfg.depth)
+    model.extent.copy_(torch.tensor(linr_extent(*canvas_hw)))
+    return model.to(device).train()  # type: ignore[return-value]
+
+
+def _run_fit(terms: list[_Term], canvas_hw: tuple[int, int], cfg: _Config, device: torch.device) -> FitResult:
+    start = time.perf_counter()
+    model = _new_model(terms[0].observed.shape[1], cfg, canvas_hw, device)
+    coords = linr_coords(*canvas_hw, extent=tuple(model.extent.tolist()), device=device)
+    optimiser = torch.optim.Adam(model.parameters(), lr=cfg.lr)
+    flat = _flatten(terms) if cfg.batch else None
+    generator = torch.Generator(device=device).manual_seed(cfg.seed)
+    track = _Tracker(cfg, model, coords, canvas_hw, terms)
+    reason = f"fixed: {cfg.steps} steps" if cfg.stop != "noise-level" else f"noise-level: not reached in {cfg.steps} steps"
+    for step in range(cfg.steps + 1):
+        final = step == cfg.steps
+        mses = canvas = None
+        with torch.set_grad_enabled(not final):
+            if flat is None or final:
+                loss, mses, canvas = _full_loss(model, coords, canvas_hw, terms, cfg.autocast_dtype)
+            else:
+                index = torch.randint(coords.shape[0], (cfg.batch,), generator=generator, device=device)
+                loss = _batch_loss(model, coords, flat, terms, index, cfg.autocast_dtype)
+        if not bool(torch.isfinite(loss)):
+            raise _NonFinite(f"the loss became non-finite at step {step}")
+        noise_hit = track.noise_reached(None if mses is None else [float(m.detach()) for m in mses])
+        if final or noise_hit or step % cfg.eval_every == 0:
+            stop_asked = track.record(step, loss, mses, canvas)
+            noise_hit = noise_hit or track.noise_reached(track.curve[-1]["mse"])
+            if noise_hit:
+                reason = f"noise-level: data MSE reached sigma^2 at step {step}"
+            elif stop_asked:
+                reason = f"stopped by callback at step {step}"
+            if final or noise_hit or stop_asked:
+                track.image_at(step, canvas)
+                break
+        optimiser.zero_grad(set_to_none=True)
+        loss.backward()
+        optimiser.step()
+    return _finish(track, model, step, reason, time.perf_counter() - start, canvas_hw)
+
+
+def _finish(track: _Tracker, model: Siren, step: int, reason: str, seconds: float, canvas_hw: tuple[int, int]) -> FitResult:
+    cfg = track.cfg
+    best_step = best_psnr = None
+    image = track.image
+    if track.best is not None:
+        best_psnr, best_step = track.best[0], track.best[1]
+        if cfg.stop == "best-reference":
+            model.load_state_dict(track.best[2])
+            image, step, reason = track.best[3], best_step, f"best-reference: best PSNR at step {best_step}"
+    assert image is not None
+    model.eval()
+    settings = {"steps": cfg.steps, "lr": cfg.lr, "width": cfg.width, "depth": cfg.depth, "seed": cfg.seed,
+                "batch": cfg.batch, "stop": cfg.stop, "precision": str(cfg.autocast_dtype or "fp32").replace("torch.", "")}
+    return FitResult(model, image, track.curve, step, seconds, canvas_hw, cfg.out_hw, reason, best_step, best_psnr,
+                     cfg.noise_sigma, settings)
+
+
+def _check_reference(reference: torch.Tensor | None, channels: int, out_hw: tuple[int, int], device: torch.device) -> torch.Tensor | None:
+    if reference is None:
+        return None
+    expected = (1, channels, *out_hw)
+    if not isinstance(reference, torch.Tensor) or tuple(reference.shape) != expected:
+        shape = tuple(reference.shape) if isinstance(reference, torch.Tensor) else type(reference).__name__
+        raise FitError(f"reference must have shape {expected} (the output size), got {shape}")
+    return reference.detach().float().to(device)
+
+
+def _resolve_config(observations: list[Observation], terms: list[_Term], canvas_hw: tuple[int, int], device: torch.device,
+                    **opts: Any) -> _Config:
+    steps = opts["steps"]
+    if steps is None:
+        steps = DEFAULT_DEBLUR_STEPS if any(o.task == "deblur" for o in observations) else DEFAULT_STEPS
+    if isinstance(steps, bool) or not isinstance(steps, int) or steps < 0:
+        raise FitError(f"steps must be an integer >= 0, got {steps!r}")
+    if not (math.isfinite(opts["lr"]) and opts["lr"] > 0):
+        raise FitError(f"learning rate must be positive, got {opts['lr']!r}")
+    if opts["eval_every"] < 1:
+        raise FitError(f"eval_every must be at least 1, got {opts['eval_every']}")
+    batch = opts["batch"]
+    if batch is not None:
+        if batch < 1:
+            raise FitError(f"batch must be at least 1 pixel, got {batch}")
+        if not all(t.operator.pointwise and tuple(t.observed.shape[-2:]) == canvas_hw for t in terms):
+            raise FitError("random-pixel batches work for denoise and inpaint only; sr and deblur need the whole image each step")
+    out_hw = canvas_hw if opts["out_size"] is None else (int(opts["out_size"][0]), int(opts["out_size"][1]))
+    if min(out_hw) < 1:
+        raise FitError(f"out_size must be positive, got {out_hw}")
+    stop = opts["stop"]
+    if stop not in STOP_RULES:
+        raise FitError(f"unknown stop rule {stop!r}; use one of {', '.join(STOP_RULES)}")
+    reference = _check_reference(opts["reference"], terms[0].observed.shape[1], out_hw, device)
+    if stop == "best-reference" and reference is None:
+        raise FitError("stop='best-reference' needs a reference image")
+    denoise_index = next((i for i, o in enumerate(observations) if o.task == "denoise"), None)
+    sigma = opts["noise_sigma"]
+    if stop == "noise-level":
+        if denoise_index is None:
+            raise FitError("stop='noise-level' needs a denoise observation")
+        sigma = estimate_noise_sigma(terms[denoise_index].observed) if sigma is None else float(sigma)
+        if not (math.isfinite(sigma) and sigma >= 0):
+            raise FitError(f"noise_sigma must be >= 0, got {sigma!r}")
+    return _Config(steps, float(opts["lr"]), int(opts["width"]), int(opts["depth"]), int(opts["seed"]), batch,
+                   int(opts["eval_every"]), opts["autocast_dtype"], stop, out_hw, reference, sigma, denoise_index,
+                   opts["callback"])
+
+
+def fit_linr(observations: list[Observation], *, out_size: tuple[int, int] | None = None, steps: int | None = None,
+             lr: float = DEFAULT_LR, width: int = DEFAULT_WIDTH, depth: int = DEFAULT_DEPTH, seed: int = 0,
+             batch: int | None = None, reference: torch.Tensor | None = None, eval_every: int = 25,
+             autocast_dtype: torch.dtype | None = None, device: torch.device | str | None = None,
+             callback: Callable[[dict[str, Any]], bool | None] | None = None, stop: str = "fixed",
+             noise_sigma: float | None = None) -> FitResult:
+    """Fit a SIREN to one or more observations of an image and render the restored image.
+
+    Args:
+        observations: the data terms (see :class:`Observation`); their canvases must agree.
+        out_size: ``(H, W)`` of the returned image; default the canvas (the fitted grid).
+        steps: Adam steps; default 500, or 4000 with a deblur term (the paper's).
+        lr: Adam learning rate (paper: 1e-4).
+        width: SIREN features per layer (paper: 256).
+        depth: hidden sine layers after the first (paper: 6, i.e. 8 linear layers).
+        seed: seeds the initialisation and the pixel batches.
+        batch: pixels per step drawn at random (denoise/inpaint only); None: all (paper).
+        reference: clean ``(1, C, H_out, W_out)`` image; adds PSNR to the curve.
+        eval_every: steps between curve entries (and callback calls).
+        autocast_dtype: e.g. ``torch.bfloat16`` for the hidden layers; a fit that turns
+            non-finite is redone in fp32.
+        device: where to fit; default the first observation's device.
+        callback: called with each curve entry; returning True stops the fit.
+        stop: ``"fixed"``, ``"best-reference"`` or ``"noise-level"`` (module docstring).
+        noise_sigma: noise level for ``"noise-level"`` (``[0, 1]`` scale); default estimated.
+
+    Returns:
+        A :class:`FitResult`.
+
+    Raises:
+        FitError: bad observations or settings, or a fit that diverges in fp32.
+    """
+    if not observations:
+        raise FitError("fit_linr needs at least one observation")
+    if not all(isinstance(o, Observation) for o in observations):
+        raise FitError("observations must be srcli.tasks.fit_linr.Observation objects")
+    dev = torch.device(device) if device is not None else observations[0].image.device
+    terms, canvas_hw = _resolve_terms(observations, dev)
+    cfg = _resolve_config(observations, terms, canvas_hw, dev, out_size=out_size, steps=steps, lr=lr, width=width,
+                          depth=depth, seed=seed, batch=batch, reference=reference, eval_every=eval_every,
+                          autocast_dtype=autocast_dtype, stop=stop, noise_sigma=noise_sigma, callback=callback)
+    settings_tasks = [{"task": o.task, "size": list(o.image.shape[-2:]), "weight": t.weight, "operator": t.operator.describe()}
+                      for o, t in zip(observations, terms)]
+    try:
+        result = _run_fit(terms, canvas_hw, cfg, dev)
+    except _NonFinite as exc:
+        if cfg.autocast_dtype is None:
+            raise FitError(f"{exc}; lower the learning rate") from None
+        result = _run_fit(terms, canvas_hw, dataclasses.replace(cfg, autocast_dtype=None), dev)
+        result.settings["precision_fallback"] = f"{exc} in {cfg.autocast_dtype}; redone in fp32"
+    result.settings["observations"] = settings_tasks
+    return result
+
+
+def save_fit(path: str | os.PathLike[str], result: FitResult) -> None:
+    """Save a fitted SIREN with its model card (a srcli checkpoint; render it again with :func:`load_fit`)."""
+    from srcli.registry import save_checkpoint
+
+    save_checkpoint(path, result.model, result.card())
+
+
+def load_fit(path: str | os.PathLike[str]) -> tuple[Siren, dict[str, Any]]:
+    """Load a fit saved by :func:`save_fit`.
+
+    Returns:
+        ``(model in eval mode with its extent, card)``; render it with :func:`render`.
+
+    Raises:
+        FitError: when the checkpoint holds another model.
+    """
+    from srcli.registry import load_checkpoint
+
+    model, card = load_checkpoint(path)
+    if not isinstance(model, Siren):
+        raise FitError(f"{path} holds a {type(model).__name__}, not a fitted SIREN")
+    return model, card

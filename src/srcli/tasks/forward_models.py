@@ -26,12 +26,10 @@ from pathlib import Path
 
 import numpy as np
 import torch
-import torch.nn.functional as F
 
 from srcli.errors import UsageError
 from srcli.geometry import scaled_length
 
-PADDINGS = {"replicate": "replicate", "reflect": "reflect", "circular": "circular", "zeros": "constant"}
 DOWNSAMPLE_KERNELS = ("lanczos2", "bicubic")
 
 
@@ -141,17 +139,21 @@ class Mask(ForwardModel):
 class Blur(ForwardModel):
     """Deblurring: the observation is the clean image convolved with ``kernel2d``.
 
+    Uses :func:`srcli.resize.blur`: a true convolution whose centre is element
+    ``(kh // 2, kw // 2)`` of the kernel (SciPy's convention), separable when the kernel is.
+
     Args:
         kernel2d: ``(kh, kw)`` kernel, used as given (see :func:`parse_blur_kernel` to
-            normalise). An even side is padded with a zero at its end, so its centre is
-            element ``k // 2`` (SciPy's convention).
-        padding: border handling: ``"replicate"`` (LINR), ``"reflect"``, ``"circular"``
-            or ``"zeros"``.
+            normalise).
+        padding: border handling: ``"replicate"`` (LINR), ``"reflect"``, ``"symmetric"``,
+            ``"circular"`` or ``"zeros"``.
     """
 
     pointwise = False
 
     def __init__(self, kernel2d: torch.Tensor, padding: str = "replicate") -> None:
+        from srcli.resize import PADDINGS
+
         if not isinstance(kernel2d, torch.Tensor) or kernel2d.dim() != 2 or min(kernel2d.shape) < 1:
             shape = tuple(kernel2d.shape) if isinstance(kernel2d, torch.Tensor) else type(kernel2d).__name__
             raise ForwardModelError(f"blur kernel must be a 2-D tensor, got {shape}")
@@ -159,17 +161,14 @@ class Blur(ForwardModel):
             raise ForwardModelError("blur kernel holds NaN or Inf")
         if padding not in PADDINGS:
             raise ForwardModelError(f"unknown padding {padding!r}; use one of {', '.join(PADDINGS)}")
-        kh, kw = kernel2d.shape
-        self.kernel = F.pad(kernel2d.float(), (0, 1 - kw % 2, 0, 1 - kh % 2))
+        self.kernel = kernel2d.detach().float()
         self.padding = padding
 
     def __call__(self, image: torch.Tensor, observed_hw: tuple[int, int]) -> torch.Tensor:
+        from srcli.resize import blur
+
         _check_same_size(image, observed_hw, "deblur")
-        kh, kw = self.kernel.shape
-        padded = F.pad(image, (kw // 2, kw // 2, kh // 2, kh // 2), mode=PADDINGS[self.padding])
-        channels = image.shape[1]
-        weight = self.kernel.flip(0, 1).to(image.device, image.dtype).expand(channels, 1, kh, kw)
-        return F.conv2d(padded, weight, groups=channels)
+        return blur(image, self.kernel, padding=self.padding)
 
     def describe(self) -> str:
         return f"blur {self.kernel.shape[0]}x{self.kernel.shape[1]} ({self.padding})"
@@ -222,15 +221,6 @@ def data_term(predicted: torch.Tensor, observed: torch.Tensor, mask: torch.Tenso
     return residual.square().mean()
 
 
-def gaussian_blur_kernel(size: int, sigma: float) -> torch.Tensor:
-    """MATLAB ``fspecial('gaussian', size, sigma)``: ``(size, size)``, sums to 1."""
-    if size < 1 or not (math.isfinite(sigma) and sigma > 0):
-        raise ForwardModelError(f"Gaussian kernel needs size >= 1 and sigma > 0, got size={size} sigma={sigma}")
-    t = torch.arange(size, dtype=torch.float64) - (size - 1) / 2.0
-    g = torch.exp(-(t[:, None] ** 2 + t[None, :] ** 2) / (2.0 * sigma * sigma))
-    return (g / g.sum()).float()
-
-
 def _read_kernel_file(path: Path) -> np.ndarray:
     suffix = path.suffix.lower()
     try:
@@ -261,12 +251,14 @@ def parse_blur_kernel(spec: str) -> torch.Tensor:
     parts = spec.strip().lower().split(":")
     try:
         if parts[0] in {"gauss", "gaussian"} and len(parts) == 3:
-            return gaussian_blur_kernel(int(parts[1]), float(parts[2]))
+            from srcli.resize import gaussian_kernel
+
+            return gaussian_kernel(int(parts[1]), float(parts[2]))
         if parts[0] == "box" and len(parts) == 2 and int(parts[1]) >= 1:
             n = int(parts[1])
             return torch.full((n, n), 1.0 / (n * n))
-    except ValueError:
-        raise ForwardModelError(f"bad blur kernel {spec!r}; use gauss:SIZE:SIGMA, box:SIZE or a file") from None
+    except ValueError as exc:
+        raise ForwardModelError(f"bad blur kernel {spec!r} ({exc}); use gauss:SIZE:SIGMA, box:SIZE or a file") from None
     path = Path(spec)
     if not path.is_file():
         raise ForwardModelError(f"blur kernel {spec!r} is neither gauss:SIZE:SIGMA, box:SIZE nor an existing file")

@@ -8,12 +8,13 @@ from __future__ import annotations
 
 import time
 from dataclasses import dataclass
+from pathlib import Path
 from typing import TYPE_CHECKING, Any, Callable
 
 from srcli.device import Runtime, make_runtime, run_with_fallback
 from srcli.errors import UsageError
 from srcli.geometry import output_size
-from srcli.io.paths import Job, plan_jobs
+from srcli.io.paths import STDIO, Job, plan_jobs
 from srcli.tasks.batch import BatchResult, run_batch
 
 if TYPE_CHECKING:
@@ -178,6 +179,8 @@ def _process_one(job: Job, opts: UpscaleOptions, model: Any, model_name: str, ru
     result = Image.from_tensor(out, like=src)
     if BIT_DEPTHS[opts.bit_depth] is not None:
         result.bit_depth = BIT_DEPTHS[opts.bit_depth]
+    if job.dest != STDIO:
+        Path(job.dest).parent.mkdir(parents=True, exist_ok=True)
     write_image(job.dest, result, format=opts.fmt, overwrite=opts.overwrite)
     return {"input_size": [in_hw[1], in_hw[0]], "output_size": [out_hw[1], out_hw[0]], "channels": src.channels,
             "bit_depth": result.bit_depth, "model": model_name, "seconds": round(seconds, 4)}

@@ -1,0 +1,545 @@
+"""Quality benchmarks (``srcli bench quality``): pluggable bench tasks and their runner.
+
+A **bench task** says how to turn a ground-truth image into an observation (its
+degradation), how a method restores it, and which metrics compare the two. The runner
+loops over dataset folders, images, settings (e.g. scales) and methods, and returns one
+row per image plus one mean row per (dataset, method, setting).
+
+The ``upscale`` task follows the protocol of the field (``shared/reference/PUBLISHED.md``):
+
+* HR: the image mod-cropped (:func:`srcli.training.degradations.mod_crop`) from the bottom
+  and right. Integer scales keep multiples of the scale; a fractional scale ``s`` keeps
+  ``floor(floor(n / s) * s)`` pixels per side, so the LR side is exactly ``floor(n / s)``
+  and the HR side over ``s`` rounds (up, as MATLAB does) to it.
+* LR: MATLAB ``imresize(HR, 1/s, 'bicubic')`` computed in float64, then rounded to 8 bits
+  as a stored PNG would be (task option ``quantize``; ``--no-quantize`` keeps it exact).
+* SR: the method's output at exactly the HR size, clamped to [0, 1], not rounded.
+* Metrics in float64: PSNR and SSIM on the BT.601 Y channel (255 peak) of colour images,
+  on the grey values themselves (255 peak) of grey images (MATLAB's benchmark code runs
+  ``rgb2ycbcr`` on colour images only), shaving ``ceil(s)`` pixels from every border.
+  ``--rgb`` compares all channels (peak 1 on [0, 1], the same dB). LR-PSNR (DIINN): the SR
+  image bicubic-downscaled to the LR size against the LR input, whole image, same channels.
+* An alpha channel is dropped: the benchmark compares colour only.
+
+Adding a task (``points``, ``inpaint``, ``linr``, ...): build a :class:`BenchTask` with its
+own ``prepare``/``degrade``/``restore``/``metrics`` and default ``options``, and call
+:func:`register_bench_task` from its module (listed in :data:`BENCH_TASK_MODULES`). The
+observation is a plain dict of whatever ``restore`` and the metrics need; ``degrade``
+gets a seed derived from (seed, dataset, image, setting), so results do not depend on the
+order or number of images. ``srcli bench quality --task NAME --opt KEY=VALUE`` reaches it.
+"""
+
+from __future__ import annotations
+
+import importlib
+import math
+import time
+import zlib
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Callable
+
+import torch
+
+from srcli.device import Runtime
+from srcli.errors import UsageError
+
+Observation = dict[str, Any]
+#: ``metric(restored, gt, observation, setting, options) -> value``
+MetricFn = Callable[[torch.Tensor, torch.Tensor, Observation, Any, dict[str, Any]], float]
+
+
+@dataclass(frozen=True)
+class BenchContext:
+    """What ``restore`` may use besides the observation: the runtime and tiling limits."""
+
+    runtime: Runtime
+    tile: int | None = None
+    chunk: int | None = None
+
+
+@dataclass(frozen=True)
+class BenchTask:
+    """One kind of benchmark.
+
+    Attributes:
+        name: ``--task`` value.
+        description: one line for help texts.
+        setting_name: row column of the setting (``"scale"`` for upscaling).
+        parse_setting: turns one item of the ``--scale``-like list into a setting (raises ValueError).
+        prepare: ``(gt (1, C, H, W), setting, options) -> gt`` cropped for the setting.
+        degrade: ``(gt, setting, seed, options) -> observation``.
+        restore: ``(observation, method, setting, context, options) -> (1, C, H, W)`` restored image.
+        load_method: ``(name, weights path or None) -> method`` (raises a user error when unusable).
+        metrics: metric name (as in rows) -> :data:`MetricFn`.
+        default_metrics: metrics computed when none are asked for.
+        baseline: method the gain columns and the dataset ranking compare against.
+        options: default task options; ``--opt KEY=VALUE`` overrides them (same type).
+        describe_observation: ``observation -> dict`` of row columns (sizes, ...).
+    """
+
+    name: str
+    description: str
+    setting_name: str
+    parse_setting: Callable[[str], Any]
+    prepare: Callable[[torch.Tensor, Any, dict[str, Any]], torch.Tensor]
+    degrade: Callable[[torch.Tensor, Any, int, dict[str, Any]], Observation]
+    restore: Callable[[Observation, Any, Any, BenchContext, dict[str, Any]], torch.Tensor]
+    load_method: Callable[[str, str | None], Any]
+    metrics: dict[str, MetricFn]
+    default_metrics: tuple[str, ...]
+    baseline: str | None = None
+    options: dict[str, Any] = field(default_factory=dict)
+    describe_observation: Callable[[Observation], dict[str, Any]] = lambda obs: {}
+
+
+_BENCH_TASKS: dict[str, BenchTask] = {}
+#: modules that register further bench tasks when imported (missing ones are skipped)
+BENCH_TASK_MODULES: tuple[str, ...] = ()
+
+
+def register_bench_task(task: BenchTask) -> BenchTask:
+    """Add ``task`` to the registry (replacing one of the same name) and return it."""
+    _BENCH_TASKS[task.name] = task
+    return task
+
+
+def get_bench_task(name: str) -> BenchTask:
+    """The registered task ``name``.
+
+    Raises:
+        UsageError: unknown name (the message lists the known tasks).
+    """
+    for module in BENCH_TASK_MODULES:
+        try:
+            importlib.import_module(module)
+        except ModuleNotFoundError as exc:
+            if exc.name != module:
+                raise
+    if name not in _BENCH_TASKS:
+        raise UsageError(f"unknown bench task {name!r}; known tasks: {', '.join(sorted(_BENCH_TASKS))}")
+    return _BENCH_TASKS[name]
+
+
+def merge_options(task: BenchTask, overrides: dict[str, Any]) -> dict[str, Any]:
+    """Task defaults updated by ``overrides``; string values are converted to the default's type.
+
+    Raises:
+        UsageError: an unknown key or a value of the wrong type.
+    """
+    merged = dict(task.options)
+    for key, value in overrides.items():
+        if key not in merged:
+            known = ", ".join(sorted(merged)) or "none"
+            raise UsageError(f"task {task.name} has no option {key!r}; its options: {known}")
+        merged[key] = _convert(value, merged[key], key) if isinstance(value, str) else value
+    return merged
+
+
+def _convert(text: str, default: Any, key: str) -> Any:
+    if isinstance(default, bool):
+        lowered = text.strip().lower()
+        if lowered in {"1", "true", "yes", "on"}:
+            return True
+        if lowered in {"0", "false", "no", "off"}:
+            return False
+        raise UsageError(f"option {key} takes true or false, got {text!r}")
+    if isinstance(default, (int, float)):
+        try:
+            return type(default)(text)
+        except ValueError:
+            raise UsageError(f"option {key} takes a {type(default).__name__}, got {text!r}") from None
+    return text
+
+
+# --------------------------------------------------------------------------- upscale task
+
+
+def parse_scale(text: str) -> float:
+    """One ``--scale`` item: a finite number >= 1 (ValueError otherwise)."""
+    value = float(text)
+    if not (math.isfinite(value) and value >= 1):
+        raise ValueError(f"a scale must be a number >= 1, got {text!r}")
+    return value
+
+
+def _upscale_prepare(gt: torch.Tensor, scale: float, options: dict[str, Any]) -> torch.Tensor:
+    from srcli.training.degradations import mod_crop
+
+    colour = gt[:, :3] if gt.shape[1] == 4 else gt[:, :1] if gt.shape[1] == 2 else gt
+    if min(colour.shape[-2:]) < 2 * scale + 1:
+        raise UsageError(f"a {colour.shape[-1]}x{colour.shape[-2]} image is too small for scale {scale:g}")
+    return mod_crop(colour, scale)
+
+
+def _upscale_degrade(gt: torch.Tensor, scale: float, seed: int, options: dict[str, Any]) -> Observation:
+    from srcli.training.degradations import bicubic_downscale, quantize_8bit
+
+    lr = bicubic_downscale(gt.double(), scale)
+    if options["quantize"]:
+        lr = quantize_8bit(lr)
+    return {"lr": lr.float(), "hr_size": tuple(gt.shape[-2:])}
+
+
+def _upscale_restore(obs: Observation, model: Any, scale: float, ctx: BenchContext, options: dict[str, Any]) -> torch.Tensor:
+    from srcli.tasks.upscale import upscale_tensor
+
+    out = upscale_tensor(obs["lr"], obs["hr_size"], model, runtime=ctx.runtime, tile=ctx.tile, chunk=ctx.chunk)
+    return out.clamp(0, 1) if options["clamp"] else out
+
+
+def _load_upscaler(name: str, weights: str | None) -> Any:
+    from srcli.registry import get_entry, load_model
+
+    if weights is None and not Path(name).suffix:
+        entry = get_entry(name)
+        if entry.task != "upscale":
+            raise UsageError(f"model {name!r} is a {entry.task} model, not an upscaler; see `srcli models --task upscale`")
+        if not entry.has_weights:
+            raise UsageError(f"model {name!r} has no shipped weights; pass --weights {name}=PATH/best.pt or leave it out")
+    model, _card = load_model(name, weights)
+    return model
+
+
+def channel_kwargs(image: torch.Tensor, options: dict[str, Any]) -> dict[str, Any]:
+    """Metric keywords of the protocol: Y (255 peak) for colour, grey values (peak 1 on [0, 1]) for grey."""
+    y = bool(options["y_channel"]) and image.shape[1] == 3
+    return {"y_channel": y} if y else {"y_channel": False, "peak": 1.0}
+
+
+def _psnr(sr: torch.Tensor, gt: torch.Tensor, obs: Observation, scale: float, options: dict[str, Any]) -> float:
+    from srcli.metrics import psnr, shave_for_scale
+
+    return float(psnr(sr, gt, shave=shave_for_scale(scale), **channel_kwargs(gt, options)))
+
+
+def _ssim(sr: torch.Tensor, gt: torch.Tensor, obs: Observation, scale: float, options: dict[str, Any]) -> float:
+    from srcli.metrics import shave_for_scale, ssim
+
+    return float(ssim(sr, gt, shave=shave_for_scale(scale), **channel_kwargs(gt, options)))
+
+
+def _lr_psnr(sr: torch.Tensor, gt: torch.Tensor, obs: Observation, scale: float, options: dict[str, Any]) -> float:
+    from srcli.metrics import lr_psnr
+
+    return float(lr_psnr(sr, obs["lr"].to(sr.device), **channel_kwargs(gt, options)))
+
+
+UPSCALE_TASK = register_bench_task(BenchTask(
+    name="upscale",
+    description="bicubic-downscaled benchmark super-resolution (PUBLISHED.md protocol)",
+    setting_name="scale",
+    parse_setting=parse_scale,
+    prepare=_upscale_prepare,
+    degrade=_upscale_degrade,
+    restore=_upscale_restore,
+    load_method=_load_upscaler,
+    metrics={"psnr": _psnr, "ssim": _ssim, "lr_psnr": _lr_psnr},
+    default_metrics=("psnr", "ssim"),
+    baseline="bicubic",
+    options={"quantize": True, "y_channel": True, "clamp": True},
+    describe_observation=lambda obs: {"lr_size": [obs["lr"].shape[-1], obs["lr"].shape[-2]],
+                                      "hr_size": [obs["hr_size"][1], obs["hr_size"][0]]},
+))
+
+
+# --------------------------------------------------------------------------- runner
+
+
+@dataclass(frozen=True)
+class Dataset:
+    """A benchmark folder: its name (the folder's) and its image files, sorted."""
+
+    name: str
+    images: tuple[Path, ...]
+
+
+@dataclass
+class QualityPlan:
+    """A checked ``bench quality`` request (see :func:`plan_quality`)."""
+
+    task: BenchTask
+    methods: list[str]
+    settings: list[Any]
+    metrics: list[str]
+    options: dict[str, Any]
+    seed: int = 0
+
+
+@dataclass
+class QualityResult:
+    """Per-image rows, mean rows per (dataset, method, setting), and the gain table."""
+
+    rows: list[dict[str, Any]]
+    means: list[dict[str, Any]]
+    gains: dict[str, dict[str, float]] | None = None
+
+    def dataset_ranking(self, baseline: str | None) -> list[tuple[str, float]]:
+        """Datasets by the mean gain of the non-baseline methods, largest first."""
+        if not self.gains:
+            return []
+        others = [m for m in self.gains if m != baseline] or list(self.gains)
+        datasets = list(next(iter(self.gains.values())))
+        means = {d: sum(self.gains[m][d] for m in others) / len(others) for d in datasets}
+        return sorted(means.items(), key=lambda item: -item[1])
+
+
+def parse_list(text: str, what: str) -> list[str]:
+    """Split ``"a,b , c"`` into items; empty items are a user error."""
+    items = [item.strip() for item in text.split(",")]
+    if not text.strip() or any(not item for item in items):
+        raise UsageError(f"bad {what} list {text!r}: give comma-separated values, e.g. {what} 2,3,4")
+    return items
+
+
+def find_datasets(folders: list[str], max_images: int | None = None) -> list[Dataset]:
+    """Resolve dataset folders into :class:`Dataset` objects (first ``max_images`` of each).
+
+    Raises:
+        UsageError: a missing path, a file instead of a folder, or a folder without images.
+    """
+    from srcli.io.paths import IMAGE_SUFFIXES
+
+    if max_images is not None and max_images < 1:
+        raise UsageError(f"--max-images must be at least 1, got {max_images}")
+    datasets: list[Dataset] = []
+    for folder in folders:
+        path = Path(folder)
+        if not path.exists():
+            raise UsageError(f"dataset folder not found: {folder}")
+        if not path.is_dir():
+            raise UsageError(f"{folder} is not a folder; bench quality takes folders of ground-truth images")
+        images = sorted(p for p in path.iterdir() if p.is_file() and p.suffix.lower() in IMAGE_SUFFIXES)
+        if not images:
+            raise UsageError(f"dataset folder {folder} holds no images (png, jpg, webp, bmp, tif)")
+        name = path.resolve().name
+        taken = {d.name for d in datasets}
+        unique = name if name not in taken else next(f"{name}-{i}" for i in range(2, 10**6) if f"{name}-{i}" not in taken)
+        datasets.append(Dataset(unique, tuple(images[:max_images] if max_images else images)))
+    return datasets
+
+
+def plan_quality(task_name: str, methods: str, settings: str, metrics: str | None = None,
+                 options: dict[str, Any] | None = None, seed: int = 0) -> QualityPlan:
+    """Parse and check the comma-separated lists of ``bench quality``.
+
+    Raises:
+        UsageError: unknown task, metric or option; a setting that does not parse.
+    """
+    task = get_bench_task(task_name)
+    flag = {"scale": "--scale"}.get(task.setting_name, f"--{task.setting_name}")
+    parsed = []
+    for item in parse_list(settings, flag):
+        try:
+            parsed.append(task.parse_setting(item))
+        except ValueError as exc:
+            raise UsageError(f"bad {flag} list {settings!r}: {item!r} is not valid ({exc})") from None
+    names = [m.replace("-", "_").lower() for m in parse_list(metrics, "--metrics")] if metrics else list(task.default_metrics)
+    unknown = [m for m in names if m not in task.metrics]
+    if unknown:
+        known = ", ".join(m.replace("_", "-") for m in task.metrics)
+        raise UsageError(f"unknown metric {unknown[0].replace('_', '-')!r} for task {task.name}; known: {known}")
+    return QualityPlan(task, list(dict.fromkeys(parse_list(methods, "--model"))), list(dict.fromkeys(parsed)),
+                       list(dict.fromkeys(names)), merge_options(task, options or {}), seed)
+
+
+def load_methods(plan: QualityPlan, weights: dict[str, str] | None = None) -> dict[str, Any]:
+    """Load every method of ``plan`` before any work (``weights`` maps a name to a checkpoint).
+
+    Raises:
+        UsageError, RegistryError: weights for a method not asked for, or an unusable method.
+    """
+    weights = dict(weights or {})
+    stray = [name for name in weights if name not in plan.methods]
+    if stray:
+        raise UsageError(f"--weights names {stray[0]!r}, which is not among --model {','.join(plan.methods)}")
+    return {name: plan.task.load_method(name, weights.get(name)) for name in plan.methods}
+
+
+def image_seed(seed: int, dataset: str, image: str, setting: Any) -> int:
+    """The degradation seed of one (dataset, image, setting): a CRC32, independent of order."""
+    return zlib.crc32(f"{seed}:{dataset}:{image}:{setting!r}".encode())
+
+
+def _evaluate(plan: QualityPlan, method: Any, gt: torch.Tensor, obs: Observation, setting: Any,
+              ctx: BenchContext) -> tuple[dict[str, float], float]:
+    started = time.perf_counter()
+    restored = plan.task.restore(obs, method, setting, ctx, plan.options)
+    seconds = time.perf_counter() - started
+    restored, target = restored.cpu(), gt.to(restored.dtype)
+    return {m: plan.task.metrics[m](restored, target, obs, setting, plan.options) for m in plan.metrics}, seconds
+
+
+def _image_rows(plan: QualityPlan, methods: dict[str, Any], baseline: Any, dataset: str, path: Path,
+                ctx: BenchContext, progress: Any) -> list[dict[str, Any]]:
+    from srcli.io.images import read_image
+
+    full = read_image(path).to_tensor()
+    rows = []
+    for setting in plan.settings:
+        gt = plan.task.prepare(full, setting, plan.options)
+        obs = plan.task.degrade(gt, setting, image_seed(plan.seed, dataset, path.name, setting), plan.options)
+        base_psnr = None
+        if baseline is not None:
+            base_psnr = plan.task.metrics["psnr"](plan.task.restore(obs, baseline, setting, ctx, plan.options).cpu(),
+                                                  gt, obs, setting, plan.options)
+        for name, method in methods.items():
+            values, seconds = _evaluate(plan, method, gt, obs, setting, ctx)
+            if name == plan.task.baseline and "psnr" in values:
+                base_psnr = values["psnr"]
+            rows.append({"kind": "image", "dataset": dataset, "image": path.name, "model": name,
+                         plan.task.setting_name: setting, **plan.task.describe_observation(obs), **values,
+                         "seconds": round(seconds, 4)})
+        if base_psnr is not None:
+            for row in rows[-len(methods):]:
+                row["gain_db"] = row["psnr"] - base_psnr
+        if progress is not None:
+            progress.advance()
+    return rows
+
+
+def mean_rows(rows: list[dict[str, Any]], setting_name: str, columns: list[str]) -> list[dict[str, Any]]:
+    """One row per (dataset, model, setting) with the plain mean of ``columns`` over its image rows."""
+    groups: dict[tuple[str, str, Any], list[dict[str, Any]]] = {}
+    for row in rows:
+        groups.setdefault((row["dataset"], row["model"], row[setting_name]), []).append(row)
+    means = []
+    for (dataset, model, setting), members in groups.items():
+        mean = {"kind": "mean", "dataset": dataset, "image": "(mean)", "model": model, setting_name: setting,
+                "images": len(members)}
+        for column in columns:
+            if all(column in m for m in members):
+                mean[column] = sum(m[column] for m in members) / len(members)
+        means.append(mean)
+    return means
+
+
+def gain_table(means: list[dict[str, Any]]) -> dict[str, dict[str, float]] | None:
+    """Mean PSNR gain over the baseline, method by dataset: the mean over settings of the mean gains."""
+    cells: dict[str, dict[str, list[float]]] = {}
+    for row in means:
+        if "gain_db" in row:
+            cells.setdefault(row["model"], {}).setdefault(row["dataset"], []).append(row["gain_db"])
+    if not cells:
+        return None
+    return {model: {d: sum(v) / len(v) for d, v in per.items()} for model, per in cells.items()}
+
+
+def run_quality(datasets: list[Dataset], plan: QualityPlan, methods: dict[str, Any], ctx: BenchContext,
+                progress: Any = None) -> QualityResult:
+    """Benchmark every (dataset, image, setting, method).
+
+    The baseline method (bicubic for upscaling) is also run, without rows of its own, when
+    it is not among ``methods`` and there are several datasets, so that the gain table exists.
+
+    Returns:
+        Rows in the order dataset, image, setting, method; means in first-seen order.
+    """
+    baseline = None
+    base_name = plan.task.baseline
+    if base_name and "psnr" in plan.metrics and base_name not in methods and len(datasets) > 1:
+        baseline = plan.task.load_method(base_name, None)
+    rows: list[dict[str, Any]] = []
+    for dataset in datasets:
+        for path in dataset.images:
+            rows.extend(_image_rows(plan, methods, baseline, dataset.name, path, ctx, progress))
+    means = mean_rows(rows, plan.task.setting_name, [*plan.metrics, "gain_db", "seconds"])
+    return QualityResult(rows, means, gain_table(means))
+
+
+# --------------------------------------------------------------------------- reports
+
+
+def protocol_text(plan: QualityPlan) -> str:
+    """One line naming the protocol actually used (goes into the report header)."""
+    if plan.task.name != "upscale":
+        return f"task {plan.task.name}, options {plan.options}"
+    o = plan.options
+    channels = "Y BT.601 (grey images: grey values), 255 peak" if o["y_channel"] else "all channels, peak 1"
+    lr = "MATLAB bicubic LR rounded to 8 bits" if o["quantize"] else "MATLAB bicubic LR, not rounded"
+    return f"{lr}; SR {'clamped to [0,1]' if o['clamp'] else 'as is'}; {channels}; shave ceil(scale); float64"
+
+
+def quality_report(result: QualityResult, plan: QualityPlan, datasets: list[Dataset],
+                   runtime: dict[str, Any]) -> dict[str, Any]:
+    """The report dict: image rows then mean rows; summary with the gain table and dataset ranking."""
+    from srcli.io.reports import make_report
+
+    summary: dict[str, Any] = {
+        "datasets": [d.name for d in datasets], "images": sum(len(d.images) for d in datasets),
+        "models": plan.methods, plan.task.setting_name: plan.settings, "metrics": plan.metrics,
+    }
+    if result.gains:
+        summary[f"psnr_gain_over_{plan.task.baseline}"] = result.gains
+        summary["dataset_ranking"] = [name for name, _ in result.dataset_ranking(plan.task.baseline)]
+    return make_report("bench quality", [*result.rows, *result.means], runtime=runtime, summary=summary,
+                       task=plan.task.name, protocol=protocol_text(plan))
+
+
+def gain_markdown(gains: dict[str, dict[str, float]], baseline: str | None) -> str:
+    """The gain table as Markdown: one row per method, one column per dataset (dB)."""
+    datasets = list(next(iter(gains.values())))
+    lines = [f"## Mean PSNR gain over {baseline} (dB)", "", "| model | " + " | ".join(datasets) + " |",
+             "|---|" + "---|" * len(datasets)]
+    lines += [f"| {m} | " + " | ".join(f"{per[d]:+.3f}" for d in datasets) + " |" for m, per in gains.items()]
+    return "\n".join(lines) + "\n"
+
+
+def write_bench_report(path: str, report: dict[str, Any]) -> None:
+    """Write a bench report: JSON and CSV as :func:`srcli.io.reports.write_report`; Markdown
+    with nested summary entries (the gain table) rendered as their own tables."""
+    import os
+
+    from srcli.io.reports import check_report_path, render_report, write_report
+
+    if check_report_path(path) != "md":
+        write_report(path, report)
+        return
+    flat = {k: v for k, v in report["summary"].items() if not isinstance(v, dict)}
+    text = render_report({**report, "summary": flat}, "md")
+    for key, value in report["summary"].items():
+        if isinstance(value, dict) and key.startswith("psnr_gain_over_"):
+            text += "\n" + gain_markdown(value, key.removeprefix("psnr_gain_over_"))
+    target = Path(path)
+    tmp = target.with_name(f".{target.name}.{os.getpid()}.tmp")
+    try:
+        tmp.write_text(text, encoding="utf-8")
+        os.replace(tmp, target)
+    finally:
+        tmp.unlink(missing_ok=True)
+
+
+def bench_quality(folders: list[str], *, models: str, settings: str, task: str = "upscale",
+                  metrics: str | None = None, options: dict[str, Any] | None = None,
+                  weights: dict[str, str] | None = None, device: str = "auto", precision: str = "fp32",
+                  threads: int | None = None, tile: int | None = None, chunk: int | None = None,
+                  max_images: int | None = None, seed: int = 0,
+                  progress_factory: Callable[[int], Any] | None = None) -> tuple[dict[str, Any], QualityResult, QualityPlan]:
+    """``srcli bench quality`` as a library call; everything is checked before any work.
+
+    Args:
+        folders: dataset folders (their images are the ground truth).
+        models: comma-separated methods, e.g. ``"bicubic,liif"``.
+        settings: comma-separated settings, e.g. scales ``"2,3,4,2.5"``.
+        task: a registered bench task.
+        metrics: comma-separated metric names (default: the task's).
+        options: task option overrides.
+        weights: method name -> checkpoint path.
+        device, precision, threads: see :func:`srcli.device.make_runtime`.
+        tile, chunk: tiling limits for learned models (default: from free memory).
+        max_images: only the first N images of each folder.
+        seed: base seed of the random degradations.
+        progress_factory: ``f(total)`` returning an object with ``advance()``.
+
+    Returns:
+        ``(report, result, plan)``.
+    """
+    from srcli.device import make_runtime
+
+    plan = plan_quality(task, models, settings, metrics, options, seed)
+    datasets = find_datasets(folders, max_images)
+    runtime = make_runtime(device, precision, threads)
+    methods = load_methods(plan, weights)
+    progress = progress_factory(sum(len(d.images) for d in datasets) * len(plan.settings)) if progress_factory else None
+    result = run_quality(datasets, plan, methods, BenchContext(runtime, tile, chunk), progress)
+    return quality_report(result, plan, datasets, runtime.describe()), result, plan

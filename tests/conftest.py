@@ -1,0 +1,32 @@
+"""Shared fixtures: tiny real image files written with Pillow (independent of srcli's I/O)."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from PIL import Image
+
+
+def write_png(path, height=12, width=16, mode="RGB", seed=0):
+    """Write a small random PNG with Pillow and return its path."""
+    rng = np.random.default_rng(seed)
+    channels = {"L": 1, "LA": 2, "RGB": 3, "RGBA": 4}[mode]
+    pixels = rng.integers(0, 256, size=(height, width, channels), dtype=np.uint8)
+    Image.fromarray(pixels[..., 0] if channels == 1 else pixels, mode).save(path)
+    return path
+
+
+@pytest.fixture()
+def png(tmp_path):
+    """A 16x12 RGB PNG."""
+    return write_png(tmp_path / "in.png")
+
+
+@pytest.fixture(autouse=True)
+def _few_threads():
+    import torch
+
+    before = torch.get_num_threads()
+    torch.set_num_threads(min(before, 2))
+    yield
+    torch.set_num_threads(before)

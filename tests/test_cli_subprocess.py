@@ -1,0 +1,66 @@
+"""Real-process CLI tests: the console entry point, streams, exit codes and Ctrl-C."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import time
+
+import numpy as np
+from PIL import Image
+
+from conftest import write_png
+
+SRCLI = [sys.executable, "-m", "srcli"]
+
+
+def run(*args, **kwargs):
+    return subprocess.run([*SRCLI, *map(str, args)], capture_output=True, timeout=120, **kwargs)
+
+
+def test_help_and_version_exit_zero():
+    result = run("--help")
+    assert result.returncode == 0 and b"upscale" in result.stdout
+    assert run("--version").stdout.decode().startswith("srcli ")
+
+
+def test_bad_input_is_one_line_on_stderr(tmp_path):
+    result = run("upscale", tmp_path / "missing.png", "-s", "2")
+    assert result.returncode == 2 and result.stdout == b""
+    assert result.stderr.decode().strip().splitlines() == [f"srcli: error: input not found: {tmp_path / 'missing.png'}"]
+
+
+def test_pipe_stdin_to_stdout(tmp_path):
+    png = write_png(tmp_path / "a.png")
+    result = run("upscale", "-", "-o", "-", "--format", "png", "-s", "3", "-m", "bicubic", input=png.read_bytes())
+    assert result.returncode == 0, result.stderr
+    (tmp_path / "b.png").write_bytes(result.stdout)
+    assert Image.open(tmp_path / "b.png").size == (48, 36)
+
+
+def _finished(folder):
+    return [n for n in os.listdir(folder) if not n.startswith(".")]
+
+
+def test_sigint_mid_batch_leaves_no_partial_file(tmp_path):
+    folder, out = tmp_path / "in", tmp_path / "out"
+    folder.mkdir()
+    for i in range(50):
+        write_png(folder / f"img{i:02d}.png", height=160, width=160, seed=i)
+    proc = subprocess.Popen([*SRCLI, "upscale", str(folder), "-o", str(out), "-s", "4", "-m", "bicubic", "-q"],
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    deadline = time.monotonic() + 90
+    while time.monotonic() < deadline and (not out.is_dir() or len(_finished(out)) < 3):
+        time.sleep(0.02)
+    proc.send_signal(signal.SIGINT)
+    _, stderr = proc.communicate(timeout=60)
+    assert proc.returncode == 130, stderr.decode()
+    names = sorted(os.listdir(out))
+    assert 3 <= len(names) < 50, names
+    assert all(n.startswith("img") and n.endswith("_x4.png") for n in names), names
+    for name in names:  # every finished output decodes completely
+        with Image.open(out / name) as im:
+            assert np.asarray(im).shape == (640, 640, 3)
+    assert b"Traceback" not in stderr
