@@ -10,7 +10,8 @@ _srcli() {
     --task) COMPREPLY=( $(compgen -W "upscale points fit" -- "$cur") ); return ;;
   esac
   case "$cmd" in
-    "") COMPREPLY=( $(compgen -W "completions models upscale --help --version" -- "$cur") ); return ;;
+    "") COMPREPLY=( $(compgen -W "bench completions models upscale --help --version" -- "$cur") ); return ;;
+    bench) opts="--help -h" ;;
     completions) opts="--help -h" ;;
     models) opts="--task --json --help -h" ;;
     upscale) opts="--output -o --scale -s --size --width --height --model -m --weights --recursive -r --suffix --format -f --bit-depth --overwrite --skip-existing --max-pixels --tile --chunk --device --precision --threads --report --json --quiet -q --help -h" ;;

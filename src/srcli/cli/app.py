@@ -15,6 +15,7 @@ import typer
 from typer.core import TyperGroup
 
 from srcli import __version__
+from srcli.cli.bench import bench_app
 from srcli.cli.completion import completions_command
 from srcli.cli.models import models_command
 from srcli.cli.upscale import upscale_command
@@ -77,6 +78,7 @@ def _root(
 app.command("upscale", no_args_is_help=True)(upscale_command)
 app.command("models")(models_command)
 app.command("completions")(completions_command)
+app.add_typer(bench_app, name="bench")
 
 
 def main() -> None:

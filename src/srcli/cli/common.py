@@ -20,7 +20,9 @@ stderr = Console(stderr=True, highlight=False, soft_wrap=True)
 
 def error(message: str) -> None:
     """Print a one-line user error on stderr."""
-    stderr.print(f"[bold red]srcli: error:[/] {message}", markup=True, highlight=False)
+    from rich.markup import escape
+
+    stderr.print(f"[bold red]srcli: error:[/] {escape(message)}", markup=True, highlight=False)
 
 
 def handles_errors(func: F) -> F:

@@ -54,8 +54,9 @@ def _columns(rows: list[dict[str, Any]]) -> list[str]:
 def _cell(value: Any) -> str:
     if isinstance(value, float):
         return f"{value:.4f}" if math.isfinite(value) else str(value)
-    if isinstance(value, (list, tuple)):
-        return "x".join(str(v) for v in value)
+    if isinstance(value, (list, tuple)):  # sizes [W, H] read as WxH, other lists comma-separated
+        is_size = len(value) == 2 and all(isinstance(v, int) for v in value)
+        return ("x" if is_size else ", ").join(_cell(v) for v in value)
     return "" if value is None else str(value)
 
 

@@ -156,10 +156,13 @@ def _convert(text: str, default: Any, key: str) -> Any:
 
 
 def parse_scale(text: str) -> float:
-    """One ``--scale`` item: a finite number >= 1 (ValueError otherwise)."""
-    value = float(text)
+    """One ``--scale`` item: a finite number >= 1 (ValueError with a short reason otherwise)."""
+    try:
+        value = float(text)
+    except ValueError:
+        raise ValueError(f"{text!r} is not a number") from None
     if not (math.isfinite(value) and value >= 1):
-        raise ValueError(f"a scale must be a number >= 1, got {text!r}")
+        raise ValueError(f"{text!r} is not a scale >= 1")
     return value
 
 
@@ -327,13 +330,13 @@ def plan_quality(task_name: str, methods: str, settings: str, metrics: str | Non
         UsageError: unknown task, metric or option; a setting that does not parse.
     """
     task = get_bench_task(task_name)
-    flag = {"scale": "--scale"}.get(task.setting_name, f"--{task.setting_name}")
+    flag = "--scale" if task.setting_name == "scale" else "--setting"
     parsed = []
     for item in parse_list(settings, flag):
         try:
             parsed.append(task.parse_setting(item))
         except ValueError as exc:
-            raise UsageError(f"bad {flag} list {settings!r}: {item!r} is not valid ({exc})") from None
+            raise UsageError(f"bad {flag} list {settings!r}: {exc}") from None
     names = [m.replace("-", "_").lower() for m in parse_list(metrics, "--metrics")] if metrics else list(task.default_metrics)
     unknown = [m for m in names if m not in task.metrics]
     if unknown:
@@ -375,26 +378,39 @@ def _image_rows(plan: QualityPlan, methods: dict[str, Any], baseline: Any, datas
     from srcli.io.images import read_image
 
     full = read_image(path).to_tensor()
-    rows = []
+    rows: list[dict[str, Any]] = []
     for setting in plan.settings:
-        gt = plan.task.prepare(full, setting, plan.options)
-        obs = plan.task.degrade(gt, setting, image_seed(plan.seed, dataset, path.name, setting), plan.options)
-        base_psnr = None
-        if baseline is not None:
-            base_psnr = plan.task.metrics["psnr"](plan.task.restore(obs, baseline, setting, ctx, plan.options).cpu(),
-                                                  gt, obs, setting, plan.options)
-        for name, method in methods.items():
-            values, seconds = _evaluate(plan, method, gt, obs, setting, ctx)
-            if name == plan.task.baseline and "psnr" in values:
-                base_psnr = values["psnr"]
-            rows.append({"kind": "image", "dataset": dataset, "image": path.name, "model": name,
-                         plan.task.setting_name: setting, **plan.task.describe_observation(obs), **values,
-                         "seconds": round(seconds, 4)})
-        if base_psnr is not None:
-            for row in rows[-len(methods):]:
-                row["gain_db"] = row["psnr"] - base_psnr
+        try:
+            rows.extend(_setting_rows(plan, methods, baseline, dataset, path.name, full, setting, ctx))
+        except ValueError as exc:  # e.g. an image too small for SSIM after shaving
+            if isinstance(exc, UsageError):
+                raise
+            raise UsageError(f"{path} at {plan.task.setting_name} {setting}: {exc}") from None
         if progress is not None:
             progress.advance()
+    return rows
+
+
+def _setting_rows(plan: QualityPlan, methods: dict[str, Any], baseline: Any, dataset: str, image: str,
+                  full: torch.Tensor, setting: Any, ctx: BenchContext) -> list[dict[str, Any]]:
+    """Rows of one image at one setting: every method, plus the gain over the baseline when known."""
+    rows = []
+    gt = plan.task.prepare(full, setting, plan.options)
+    obs = plan.task.degrade(gt, setting, image_seed(plan.seed, dataset, image, setting), plan.options)
+    base_psnr = None
+    if baseline is not None:
+        base_psnr = plan.task.metrics["psnr"](plan.task.restore(obs, baseline, setting, ctx, plan.options).cpu(),
+                                              gt, obs, setting, plan.options)
+    for name, method in methods.items():
+        values, seconds = _evaluate(plan, method, gt, obs, setting, ctx)
+        if name == plan.task.baseline and "psnr" in values:
+            base_psnr = values["psnr"]
+        rows.append({"kind": "image", "dataset": dataset, "image": image, "model": name,
+                     plan.task.setting_name: setting, **plan.task.describe_observation(obs), **values,
+                     "seconds": round(seconds, 4)})
+    if base_psnr is not None:
+        for row in rows:
+            row["gain_db"] = row["psnr"] - base_psnr
     return rows
 
 
@@ -486,8 +502,8 @@ def gain_markdown(gains: dict[str, dict[str, float]], baseline: str | None) -> s
 
 
 def write_bench_report(path: str, report: dict[str, Any]) -> None:
-    """Write a bench report: JSON and CSV as :func:`srcli.io.reports.write_report`; Markdown
-    with nested summary entries (the gain table) rendered as their own tables."""
+    """Write a bench report: JSON and CSV as :func:`srcli.io.reports.write_report`; Markdown with
+    summary lists comma-separated and the gain table (a nested summary entry) as its own table."""
     import os
 
     from srcli.io.reports import check_report_path, render_report, write_report
@@ -495,7 +511,8 @@ def write_bench_report(path: str, report: dict[str, Any]) -> None:
     if check_report_path(path) != "md":
         write_report(path, report)
         return
-    flat = {k: v for k, v in report["summary"].items() if not isinstance(v, dict)}
+    flat = {k: ", ".join(f"{x:g}" if isinstance(x, float) else str(x) for x in v) if isinstance(v, list) else v
+            for k, v in report["summary"].items() if not isinstance(v, dict)}
     text = render_report({**report, "summary": flat}, "md")
     for key, value in report["summary"].items():
         if isinstance(value, dict) and key.startswith("psnr_gain_over_"):
@@ -537,6 +554,9 @@ def bench_quality(folders: list[str], *, models: str, settings: str, task: str =
     from srcli.device import make_runtime
 
     plan = plan_quality(task, models, settings, metrics, options, seed)
+    for flag, value in (("--tile", tile), ("--chunk", chunk)):
+        if value is not None and value < 1:
+            raise UsageError(f"{flag} must be at least 1, got {value}")
     datasets = find_datasets(folders, max_images)
     runtime = make_runtime(device, precision, threads)
     methods = load_methods(plan, weights)

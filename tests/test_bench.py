@@ -1,0 +1,233 @@
+"""Tests for srcli.tasks.bench: the quality runner, the upscale protocol, the task registry, reports."""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+import math
+
+import numpy as np
+import pytest
+import torch
+from PIL import Image
+
+from conftest import write_png
+from srcli.device import make_runtime
+from srcli.errors import UsageError
+from srcli.tasks.bench import (
+    BenchContext, BenchTask, bench_quality, find_datasets, image_seed, load_methods, merge_options, plan_quality,
+    register_bench_task, run_quality, write_bench_report,
+)
+
+
+@pytest.fixture()
+def folders(tmp_path):
+    """Two tiny datasets: 'alpha' (two RGB images, one grey) and 'beta' (one RGB image)."""
+    a, b = tmp_path / "alpha", tmp_path / "beta"
+    a.mkdir()
+    b.mkdir()
+    write_png(a / "one.png", 26, 31, seed=1)
+    write_png(a / "two.png", 25, 24, seed=2)
+    write_png(a / "three.png", 24, 27, mode="L", seed=3)
+    write_png(b / "four.png", 28, 26, seed=4)
+    return [str(a), str(b)]
+
+
+# --- independent numpy protocol ---------------------------------------------------
+
+
+def np_cubic(x):
+    a = np.abs(x)
+    return np.where(a <= 1, 1.5 * a**3 - 2.5 * a**2 + 1, np.where(a <= 2, -0.5 * a**3 + 2.5 * a**2 - 4 * a + 2, 0.0))
+
+
+def np_downscale_matrix(n_in, s):
+    """MATLAB imresize(., 1/s, 'bicubic') along one axis, integer s: (n_in // s, n_in) matrix."""
+    n_out = n_in // s
+    matrix = np.zeros((n_out, n_in))
+    for i in range(1, n_out + 1):
+        u = i * s + 0.5 * (1 - s)  # input position (1-based) of output centre i
+        taps = np.arange(math.floor(u - 2 * s), math.ceil(u + 2 * s) + 1)
+        w = np_cubic((u - taps) / s) / s
+        for j, weight in zip(taps, w / w.sum()):
+            k = j - 1
+            k = -k - 1 if k < 0 else (2 * n_in - 1 - k if k >= n_in else k)  # symmetric, edge repeated
+            matrix[i - 1, k] += weight
+    return matrix
+
+
+def np_y_psnr(sr, hr, shave):
+    """Y-PSNR (BT.601, 0-255) of (H, W, 3) arrays in [0, 1], or grey PSNR (255 peak) for (H, W)."""
+    to_y = (lambda x: 16 + x @ np.array([65.481, 128.553, 24.966])) if sr.ndim == 3 else (lambda x: 255 * x)
+    d = to_y(sr)[shave:-shave, shave:-shave] - to_y(hr)[shave:-shave, shave:-shave]
+    return 10 * np.log10(255.0**2 / np.mean(d**2))
+
+
+def read01(path):
+    return np.asarray(Image.open(path), dtype=np.float64) / 255
+
+
+def run(folders, models, scales, metrics=None, **kw):
+    report, result, _plan = bench_quality(folders, models=models, settings=scales, metrics=metrics, device="cpu", **kw)
+    return report, result
+
+
+# --- tests ------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("s", [2, 3])
+def test_protocol_matches_independent_numpy(folders, s):
+    _report, result = run(folders[:1], "nearest", str(s))
+    for name in ("one.png", "three.png"):  # RGB and grey
+        hr = read01(f"{folders[0]}/{name}")
+        h, w = (hr.shape[0] // s) * s, (hr.shape[1] // s) * s
+        hr = hr[:h, :w]
+        rows_m, cols_m = np_downscale_matrix(h, s), np_downscale_matrix(w, s)
+        lr = np.einsum("ih,hwc,jw->ijc", rows_m, hr[..., None] if hr.ndim == 2 else hr, cols_m)
+        lr = np.floor(np.clip(lr, 0, 1) * 255 + 0.5) / 255
+        sr = np.repeat(np.repeat(lr, s, axis=0), s, axis=1)  # MATLAB nearest at an integer scale
+        sr = sr[..., 0] if hr.ndim == 2 else sr
+        row = next(r for r in result.rows if r["image"] == name)
+        assert row["hr_size"] == [w, h] and row["lr_size"] == [w // s, h // s]
+        assert row["psnr"] == pytest.approx(np_y_psnr(sr, hr, s), abs=1e-4)
+
+
+def test_row_counts_and_means_are_means_of_rows(folders):
+    report, result = run(folders, "bicubic,nearest", "2,3", "psnr,ssim,lr-psnr")
+    assert len(result.rows) == (3 + 1) * 2 * 2
+    assert len(result.means) == 2 * 2 * 2
+    assert len(report["rows"]) == len(result.rows) + len(result.means)
+    for mean in result.means:
+        members = [r for r in result.rows if (r["dataset"], r["model"], r["scale"]) == (mean["dataset"], mean["model"], mean["scale"])]
+        assert mean["images"] == len(members) == (3 if mean["dataset"] == "alpha" else 1)
+        for key in ("psnr", "ssim", "lr_psnr", "gain_db"):
+            assert mean[key] == pytest.approx(np.mean([m[key] for m in members]), rel=1e-12)
+    assert all(0 < r["ssim"] < 1 and r["lr_psnr"] > r["psnr"] for r in result.rows)
+
+
+def test_gain_table_and_dataset_ranking(folders):
+    _report, result = run(folders, "bicubic,nearest", "2,3")
+    for row in result.rows:
+        base = next(r for r in result.rows if r["model"] == "bicubic" and (r["image"], r["scale"]) == (row["image"], row["scale"]))
+        assert row["gain_db"] == pytest.approx(row["psnr"] - base["psnr"], abs=1e-12)
+    for dataset in ("alpha", "beta"):
+        per_scale = [np.mean([r["gain_db"] for r in result.rows if (r["dataset"], r["model"], r["scale"]) == (dataset, "nearest", s)])
+                     for s in (2.0, 3.0)]
+        assert result.gains["nearest"][dataset] == pytest.approx(np.mean(per_scale), abs=1e-12)
+        assert result.gains["bicubic"][dataset] == 0
+    ranking = result.dataset_ranking("bicubic")
+    assert [name for name, _ in ranking] == sorted(["alpha", "beta"], key=lambda d: -result.gains["nearest"][d])
+
+
+def test_baseline_run_silently_for_the_ranking(folders):
+    _report, alone = run(folders, "nearest", "2")
+    _report, both = run(folders, "bicubic,nearest", "2")
+    assert {r["model"] for r in alone.rows} == {"nearest"}
+    assert alone.gains["nearest"] == pytest.approx(both.gains["nearest"], abs=1e-9)
+    _report, single = run(folders[:1], "nearest", "2")
+    assert single.gains is None and "gain_db" not in single.rows[0]
+
+
+def test_scale_one_is_identity_and_fractional_sizes(folders):
+    _report, result = run(folders[1:], "bicubic,nearest", "1,2.5", "psnr,ssim,lr-psnr")
+    ones = [r for r in result.rows if r["scale"] == 1]
+    assert all(r["psnr"] == math.inf and r["ssim"] == pytest.approx(1.0) and r["lr_psnr"] == math.inf for r in ones)
+    frac = next(r for r in result.rows if r["scale"] == 2.5)  # 26 x 28 image
+    assert frac["lr_size"] == [10, 11] and frac["hr_size"] == [25, 27]
+
+
+def test_rgb_option_and_no_quantize_change_the_numbers(folders):
+    _r, y = run(folders[1:], "bicubic", "2")
+    _r, rgb = run(folders[1:], "bicubic", "2", options={"y_channel": False})
+    _r, exact = run(folders[1:], "bicubic", "2", options={"quantize": False})
+    assert y.rows[0]["psnr"] != pytest.approx(rgb.rows[0]["psnr"], abs=1e-3)
+    assert y.rows[0]["psnr"] != pytest.approx(exact.rows[0]["psnr"], abs=1e-6)
+
+
+def test_reports_in_three_formats(folders, tmp_path):
+    report, result = run(folders, "bicubic,nearest", "2")
+    for suffix in ("json", "csv", "md"):
+        write_bench_report(str(tmp_path / f"r.{suffix}"), report)
+    data = json.loads((tmp_path / "r.json").read_text())
+    assert len(data["rows"]) == 8 + 4
+    assert data["summary"]["psnr_gain_over_bicubic"]["nearest"]["beta"] == pytest.approx(result.gains["nearest"]["beta"])
+    rows = list(csv.DictReader(io.StringIO((tmp_path / "r.csv").read_text())))
+    assert len(rows) == 12 and {r["kind"] for r in rows} == {"image", "mean"}
+    md = (tmp_path / "r.md").read_text()
+    assert "## Mean PSNR gain over bicubic (dB)" in md and "| nearest |" in md and "- datasets: alpha, beta" in md
+
+
+def test_plan_errors():
+    with pytest.raises(UsageError, match="'x' is not a number"):
+        plan_quality("upscale", "bicubic", "2,x")
+    with pytest.raises(UsageError, match="bad --scale list"):
+        plan_quality("upscale", "bicubic", "2,,3")
+    with pytest.raises(UsageError, match="not a scale >= 1"):
+        plan_quality("upscale", "bicubic", "0.5")
+    with pytest.raises(UsageError, match="unknown metric 'lpips'"):
+        plan_quality("upscale", "bicubic", "2", "psnr,lpips")
+    with pytest.raises(UsageError, match="unknown bench task"):
+        plan_quality("nope", "bicubic", "2")
+    plan = plan_quality("upscale", "bicubic", "2")
+    with pytest.raises(UsageError, match="not among --model"):
+        load_methods(plan, {"liif": "x.pt"})
+    with pytest.raises(UsageError, match="no shipped weights; pass --weights liif=PATH"):
+        load_methods(plan_quality("upscale", "liif", "2"))
+
+
+def test_dataset_errors(tmp_path, folders):
+    with pytest.raises(UsageError, match="not found"):
+        find_datasets([str(tmp_path / "missing")])
+    (tmp_path / "empty").mkdir()
+    with pytest.raises(UsageError, match="holds no images"):
+        find_datasets([str(tmp_path / "empty")])
+    with pytest.raises(UsageError, match="is not a folder"):
+        find_datasets([f"{folders[0]}/one.png"])
+    found = find_datasets([folders[0], folders[0]], max_images=2)
+    assert [d.name for d in found] == ["alpha", "alpha-2"] and len(found[0].images) == 2
+
+
+def test_options_are_converted_and_checked():
+    plan = plan_quality("upscale", "bicubic", "2")
+    assert merge_options(plan.task, {"quantize": "false"})["quantize"] is False
+    with pytest.raises(UsageError, match="true or false"):
+        merge_options(plan.task, {"clamp": "maybe"})
+    with pytest.raises(UsageError, match="has no option 'foo'"):
+        merge_options(plan.task, {"foo": "1"})
+
+
+def test_a_new_task_plugs_in(folders):
+    """A toy denoising task: seeded noise, two methods, its own option and metric."""
+
+    def degrade(gt, sigma, seed, options):
+        g = torch.Generator().manual_seed(seed)
+        return {"noisy": gt + torch.randn(gt.shape, generator=g) * sigma / 255}
+
+    def restore(obs, method, sigma, ctx, options):
+        return method(obs["noisy"])
+
+    def mse(restored, gt, obs, sigma, options):
+        return float(((restored.double() - gt.double()) ** 2).mean() * options["gain"])
+
+    register_bench_task(BenchTask(
+        name="toy-denoise", description="test", setting_name="sigma", parse_setting=float,
+        prepare=lambda gt, s, o: gt, degrade=degrade, restore=restore,
+        load_method=lambda name, weights: {"identity": lambda x: x, "clip": lambda x: x.clamp(0, 1)}[name],
+        metrics={"mse": mse}, default_metrics=("mse",), options={"gain": 1.0}))
+    plan = plan_quality("toy-denoise", "identity,clip", "10,30", options={"gain": "2"})
+    datasets = find_datasets(folders)
+    ctx = BenchContext(make_runtime("cpu", "fp32"))
+    first = run_quality(datasets, plan, load_methods(plan), ctx)
+    again = run_quality(datasets, plan, load_methods(plan), ctx)
+    assert len(first.rows) == 4 * 2 * 2 and [r["mse"] for r in first.rows] == [r["mse"] for r in again.rows]
+    identity = [r["mse"] for r in first.rows if r["model"] == "identity" and r["sigma"] == 30]
+    assert np.mean(identity) == pytest.approx(2 * (30 / 255) ** 2, rel=0.3)  # noise variance times the option
+    assert first.gains is None and image_seed(0, "a", "x.png", 2.0) != image_seed(0, "a", "y.png", 2.0)
+
+
+def test_an_image_too_small_for_ssim_is_a_usage_error(tmp_path):
+    (tmp_path / "tiny").mkdir()
+    write_png(tmp_path / "tiny" / "t.png", 12, 12)
+    with pytest.raises(UsageError, match=r"t.png at scale 2.0: SSIM needs"):
+        run([str(tmp_path / "tiny")], "bicubic", "2", "psnr,ssim")
