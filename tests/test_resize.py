@@ -106,10 +106,10 @@ def test_size_matches_loop_port_with_different_axis_scales(kernel, in_hw, out_hw
 
 def test_large_axis_uses_several_blocks_and_matches():
     rng = np.random.default_rng(5)
-    image = rng.random((3, 150))
+    image = rng.random((70, 45))  # several blocks of outputs along both axes
     for scale in (0.37, 2.5):
         got = rz.imresize_scale(torch.from_numpy(image)[None, None], scale)[0, 0].numpy()
-        out_hw = (ref_out_len(3, scale), ref_out_len(150, scale))
+        out_hw = (ref_out_len(70, scale), ref_out_len(45, scale))
         np.testing.assert_allclose(got, ref_imresize(image, out_hw, (scale, scale), "bicubic"), atol=1e-6, rtol=0)
 
 
@@ -173,6 +173,11 @@ def test_dtypes_devices_leading_dims_and_grad():
     assert leaf.grad is not None and leaf.grad.shape == leaf.shape
 
 
+def test_gradients_through_several_blocks_pass_gradcheck():
+    image = torch.rand(1, 1, 20, 30, dtype=torch.float64, requires_grad=True)  # 3 blocks of rows, 2 of columns
+    assert torch.autograd.gradcheck(lambda x: rz.resize(x, (70, 45), "lanczos2"), (image,), fast_mode=True)
+
+
 def test_imresize_output_size_rules():
     assert rz.imresize_output_size((10, 7), 0.5) == (5, 4)
     assert rz.imresize_output_size((30, 30), 0.1) == (3, 3)  # 0.1 * 30 is 3.0000000000000004
@@ -195,6 +200,15 @@ def test_bad_inputs_raise_clearly():
         rz.resize(torch.rand(5), (2, 2))
     with pytest.raises(ValueError, match="positive finite"):
         rz.imresize_scale(image, -2.0)
+    with pytest.raises(ValueError, match="two positive integers"):
+        rz.resize(image, 8)
+
+
+def test_integer_like_sizes_and_scales_are_accepted():
+    image = torch.rand(1, 2, 6, 5)
+    assert rz.resize(image, (np.int64(9), torch.tensor(4))).shape == (1, 2, 9, 4)
+    assert rz.resize(image, torch.Size([3, 3])).shape == (1, 2, 3, 3)
+    assert rz.imresize_scale(image, np.float32(1.5)).shape == (1, 2, 9, 8)
 
 
 def test_gaussian_kernel_matches_formula():
@@ -217,6 +231,19 @@ def test_blur_matches_scipy_convolve(padding, scipy_mode):
         for c in range(2):
             want = ndimage.convolve(image[c], kernel, mode=scipy_mode, cval=0.0)
             np.testing.assert_allclose(got[c], want, atol=1e-10)
+
+
+def test_blur_centre_of_even_kernels_and_grad():
+    image = torch.rand(1, 2, 6, 7, dtype=torch.float64)
+    delta = torch.zeros(4, 2, dtype=torch.float64)
+    delta[2, 1] = 1.0
+    assert torch.equal(rz.blur(image, delta, "zeros"), image)
+    shift = torch.zeros(3, 3, dtype=torch.float64)
+    shift[1, 2] = 1.0  # out[i, j] = x[i, j - 1]
+    assert torch.equal(rz.blur(image, shift, "zeros")[..., 1:], image[..., :-1])
+    kernel = torch.rand(3, 3, dtype=torch.float64, requires_grad=True)
+    rz.blur(image, kernel, "circular").sum().backward()
+    assert kernel.grad is not None
 
 
 @pytest.mark.parametrize("mode,numpy_mode", [("reflect", "reflect"), ("symmetric", "symmetric"),

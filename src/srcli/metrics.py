@@ -89,7 +89,9 @@ def _default_peak(peak: float | None, y_channel: bool) -> float:
     return float(peak) if peak is not None else (255.0 if y_channel else 1.0)
 
 
-def psnr(pred: torch.Tensor, target: torch.Tensor, *, shave: int = 0, y_channel: bool = False, peak: float | None = None) -> torch.Tensor:
+def psnr(
+    pred: torch.Tensor, target: torch.Tensor, *, shave: int = 0, y_channel: bool = False, peak: float | None = None
+) -> torch.Tensor:
     """Peak signal-to-noise ratio per image, in dB.
 
     Args:
@@ -168,7 +170,13 @@ def ssim(
 
 
 def lr_psnr(
-    sr: torch.Tensor, lr: torch.Tensor, *, shave: int = 0, y_channel: bool = False, peak: float | None = None, kernel: str = "bicubic"
+    sr: torch.Tensor,
+    lr: torch.Tensor,
+    *,
+    shave: int = 0,
+    y_channel: bool = False,
+    peak: float | None = None,
+    kernel: str = "bicubic",
 ) -> torch.Tensor:
     """DIINN's LR-PSNR: PSNR between the SR output resized back to the LR size and the LR input.
 

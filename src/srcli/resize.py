@@ -24,9 +24,11 @@ exactly (up to floating-point rounding):
   and MATLAB's output size ``ceil(in * scale)`` (a product within 1e-9 relative of an
   integer counts as that integer, so ``0.1 * 30`` gives 3 and not 4).
 
-Implementation: per axis the weights are laid out as a banded matrix cut into blocks of
-output pixels; each block reads a contiguous window of input rows, so one gather and one
-batched matrix product resample an axis. Plans are built in float64 on the CPU and kept
+Implementation: per axis the weights form a banded matrix, cut into blocks of 16-32
+output pixels; each block reads one contiguous window of input pixels. Rows (H) are
+resampled by gathering all windows and one batched matrix product; columns (W) by one
+small matrix product per block on a strided view of the input, written into its slice of
+the output (no transposes, which cost more than the arithmetic). Plans are built in float64 on the CPU and kept
 in an LRU cache keyed by ``(in, out, scale, kernel, antialias)``, with converted copies
 cached per ``(device, dtype)``. float32 and float64 are computed in their own precision;
 float16 / bfloat16 are computed in float32 and cast back. Everything is differentiable.
@@ -40,7 +42,10 @@ from __future__ import annotations
 
 import functools
 import math
-from typing import Callable, NamedTuple
+import numbers
+import operator
+from collections.abc import Callable
+from typing import NamedTuple
 
 import torch
 import torch.nn.functional as F
@@ -137,17 +142,19 @@ def contributions(n_in: int, n_out: int, scale: float, kernel: str, antialias: b
 
 
 class _AxisPlan(NamedTuple):
-    matrix: torch.Tensor  # (blocks, block, window) weights
-    window: torch.Tensor  # (blocks, window) input rows read by each block
+    matrix: torch.Tensor  # (blocks, block, window): weights of each block of outputs
+    starts: tuple[int, ...]  # first input pixel of each block's window
+    window: torch.Tensor  # (blocks, window) input pixels read by each block
     n_out: int
 
 
 def _block_size(n_out: int, scale: float) -> int:
-    return min(n_out, max(16, min(64, 16 * math.ceil(scale))))
+    return min(n_out, 32 if scale >= 1 else 16)
 
 
 @functools.lru_cache(maxsize=32)
 def _cpu_plan(n_in: int, n_out: int, scale: float, kernel: str, antialias: bool) -> _AxisPlan:
+    """Cut MATLAB's weights into blocks of outputs, each reading one window of inputs."""
     weights, indices = contributions(n_in, n_out, scale, kernel, antialias)
     block = _block_size(n_out, scale)
     blocks = math.ceil(n_out / block)
@@ -159,26 +166,43 @@ def _cpu_plan(n_in: int, n_out: int, scale: float, kernel: str, antialias: bool)
     stop = torch.where(nonzero, indices, -1).flatten(1).amax(dim=1) + 1
     length = int((stop - start).max())
     start = start.clamp(max=n_in - length)
-    window = start[:, None] + torch.arange(length)
     offsets = (indices - start[:, None, None]).clamp(0, length - 1)  # zero-weight taps may fall outside
     matrix = torch.zeros(blocks, block, length, dtype=torch.float64).scatter_add_(2, offsets, weights)
-    return _AxisPlan(matrix, window, n_out)
+    window = start[:, None] + torch.arange(length)
+    return _AxisPlan(matrix, tuple(start.tolist()), window, n_out)
 
 
 @functools.lru_cache(maxsize=32)
-def _plan(n_in: int, n_out: int, scale: float, kernel: str, antialias: bool, device: torch.device, dtype: torch.dtype) -> _AxisPlan:
+def _plan(
+    n_in: int, n_out: int, scale: float, kernel: str, antialias: bool, device: torch.device, dtype: torch.dtype
+) -> _AxisPlan:
     plan = _cpu_plan(n_in, n_out, scale, kernel, antialias)
-    return _AxisPlan(plan.matrix.to(device=device, dtype=dtype), plan.window.to(device), n_out)
+    return _AxisPlan(plan.matrix.to(device=device, dtype=dtype), plan.starts, plan.window.to(device), n_out)
 
 
-def _resample_dim1(x: torch.Tensor, plan: _AxisPlan) -> torch.Tensor:
-    """Resample axis 1 of ``x`` (N, L, M) -> (N, n_out, M) with a block plan."""
-    windows = x[:, plan.window]  # (N, blocks, window, M)
-    out = torch.matmul(plan.matrix, windows)  # (N, blocks, block, M)
+def _resample_rows(x: torch.Tensor, plan: _AxisPlan) -> torch.Tensor:
+    """Resample axis 1 of ``x`` (N, H, W) -> (N, n_out, W): one gather, one batched product."""
+    out = torch.matmul(plan.matrix, x[:, plan.window])  # (blocks, block, window) @ (N, blocks, window, W)
     return out.flatten(1, 2)[:, : plan.n_out]
 
 
-def _resample(image: torch.Tensor, size: tuple[int, int], scales: tuple[float, float], kernel: str, antialias: bool) -> torch.Tensor:
+def _resample_columns(x: torch.Tensor, plan: _AxisPlan) -> torch.Tensor:
+    """Resample axis 2 of ``x`` (N, H, W) -> (N, H, n_out): one product per block of outputs.
+
+    Each block multiplies a strided window of ``x`` (no gather, no transpose) and is
+    copied into its slice of the output, so memory stays at input + output + one block.
+    """
+    block, length = plan.matrix.shape[1:]
+    out = x.new_empty(*x.shape[:2], plan.n_out)
+    for k, (weights, start) in enumerate(zip(plan.matrix, plan.starts)):
+        rows = min(block, plan.n_out - k * block)
+        out[..., k * block : k * block + rows] = torch.matmul(x[..., start : start + length], weights[:rows].T)
+    return out
+
+
+def _resample(
+    image: torch.Tensor, size: tuple[int, int], scales: tuple[float, float], kernel: str, antialias: bool
+) -> torch.Tensor:
     """Resample the last two axes of ``image`` to ``size`` with MATLAB's per-axis scales."""
     if image.ndim < 2:
         raise ValueError(f"resize needs an image with at least 2 dimensions (..., H, W), got shape {tuple(image.shape)}")
@@ -195,14 +219,21 @@ def _resample(image: torch.Tensor, size: tuple[int, int], scales: tuple[float, f
         return image.clone()
     for axis in passes:
         plan = _plan((h, w)[axis], size[axis], float(scales[axis]), kernel, antialias, x.device, compute)
-        x = _resample_dim1(x, plan) if axis == 0 else _resample_dim1(x.transpose(1, 2), plan).transpose(1, 2)
+        x = _resample_rows(x, plan) if axis == 0 else _resample_columns(x, plan)
     return x.reshape(*lead, *size).to(image.dtype).contiguous()
 
 
 def _check_size(size: tuple[int, int]) -> tuple[int, int]:
-    if len(size) != 2 or not all(isinstance(s, int) and not isinstance(s, bool) and s > 0 for s in size):
+    """``(H_out, W_out)`` as Python ints; integer-like values (numpy, 0-d tensors) are accepted."""
+    try:
+        if len(size) != 2 or any(isinstance(s, bool) for s in size):
+            raise TypeError
+        h, w = operator.index(size[0]), operator.index(size[1])
+    except TypeError:
+        h = w = 0
+    if h <= 0 or w <= 0:
         raise ValueError(f"size must be two positive integers (H_out, W_out), got {size!r}")
-    return int(size[0]), int(size[1])
+    return h, w
 
 
 def resize(image: torch.Tensor, size: tuple[int, int], kernel: str = "bicubic", antialias: bool = True) -> torch.Tensor:
@@ -223,7 +254,7 @@ def resize(image: torch.Tensor, size: tuple[int, int], kernel: str = "bicubic", 
         ValueError: bad size, unknown kernel or too few dimensions.
         TypeError: integer images.
     """
-    size = _check_size(tuple(size))
+    size = _check_size(size)
     h, w = image.shape[-2:] if image.ndim >= 2 else (1, 1)
     return _resample(image, size, (size[0] / h, size[1] / w), kernel, antialias)
 
@@ -233,8 +264,9 @@ def imresize_output_size(hw: tuple[int, int], scale: float) -> tuple[int, int]:
 
     A product within 1e-9 (relative) of an integer is taken as that integer.
     """
-    if not (isinstance(scale, (int, float)) and math.isfinite(scale) and scale > 0):
+    if not (isinstance(scale, numbers.Real) and not isinstance(scale, bool) and math.isfinite(scale) and scale > 0):
         raise ValueError(f"scale must be a positive finite number, got {scale!r}")
+    scale = float(scale)
 
     def length(n: int) -> int:
         product = n * scale
@@ -265,7 +297,9 @@ def imresize_scale(image: torch.Tensor, scale: float, kernel: str = "bicubic", a
     return _resample(image, size, (float(scale), float(scale)), kernel, antialias)
 
 
-def gaussian_kernel(size: int, sigma: float, *, dtype: torch.dtype = torch.float32, device: torch.device | None = None) -> torch.Tensor:
+def gaussian_kernel(
+    size: int, sigma: float, *, dtype: torch.dtype = torch.float32, device: torch.device | None = None
+) -> torch.Tensor:
     """Normalised 2-D Gaussian, MATLAB ``fspecial('gaussian', size, sigma)``.
 
     Taps sit at ``-(size - 1) / 2 .. (size - 1) / 2`` (half-integers for even sizes).
@@ -316,8 +350,9 @@ def pad(image: torch.Tensor, top: int, bottom: int, left: int, right: int, mode:
 def blur(image: torch.Tensor, kernel2d: torch.Tensor, padding: str = "reflect") -> torch.Tensor:
     """Convolve every channel with ``kernel2d`` (true convolution, same output size).
 
-    The kernel's centre is tap ``((kh - 1) // 2, (kw - 1) // 2)`` after flipping. A
-    rank-one kernel (a Gaussian) that does not require grad is applied as two 1-D passes.
+    ``out[i, j] = sum_ab kernel2d[a, b] * x[i + kh // 2 - a, j + kw // 2 - b]``: the centre
+    is tap ``(kh // 2, kw // 2)`` (the middle for odd sizes). A rank-one kernel (a
+    Gaussian) that does not require grad is applied as two 1-D passes.
 
     Args:
         image: ``(B, C, H, W)`` floating tensor.

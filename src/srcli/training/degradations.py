@@ -40,8 +40,10 @@ def mod_crop(image: torch.Tensor, scale: float) -> torch.Tensor:
     """Crop H and W (from the bottom and right) so that the HR image fits the scale.
 
     Integer scales keep the largest multiples of ``scale``; fractional scales keep
-    :func:`mod_length` pixels (``floor(floor(n / scale) * scale)``), so that
-    :func:`bicubic_downscale` gives ``floor(n / scale)`` pixels per side.
+    :func:`mod_length` pixels (``floor(floor(n / scale) * scale)``, at most ``ceil(scale)``
+    fewer than ``n``), so that :func:`bicubic_downscale` gives ``floor(n / scale)`` pixels
+    per side. (No HR length is an exact multiple of a fractional scale in general; the LR
+    image then covers the HR one up to less than one LR pixel.)
 
     Args:
         image: ``(..., H, W)`` tensor.
