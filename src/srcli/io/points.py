@@ -34,7 +34,7 @@ import sys
 import warnings
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Callable
+from typing import Callable, TextIO
 
 import numpy as np
 
@@ -132,12 +132,11 @@ def _is_number(token: str) -> bool:
 
 def _parse_text(text: str, name: str) -> tuple[np.ndarray, tuple[int, int] | None, Callable[[int], int]]:
     """Parse a delimited text point file into ``(array (N, cols), source_size, row -> line number)``."""
-    lines = text.splitlines()
     source_size, first, delimiter, has_header = None, None, None, False
-    for number, raw in enumerate(lines):
+    for number, raw in enumerate(io.StringIO(text)):  # up to the first data line only
         stripped = raw.strip()
         match = _SOURCE_SIZE.match(stripped)
-        if match and first is None:
+        if match:
             source_size = (int(match.group(1)), int(match.group(2)))
         body = stripped.split("#", 1)[0].strip()
         if not body:
@@ -145,25 +144,26 @@ def _parse_text(text: str, name: str) -> tuple[np.ndarray, tuple[int, int] | Non
         delimiter = next((d for d in (",", "\t", ";") if d in body), None)
         tokens = _split(body, delimiter)
         has_header = not any(_is_number(t) for t in tokens)
+        if has_header:
+            _check_columns(len(tokens), name)
         first = number
         break
     if first is None:
         raise PointsError(f"{name} holds no points (empty file)")
-    if has_header:
-        _check_columns(len(_split(lines[first].split("#", 1)[0], delimiter)), name)
     skip = first + 1 if has_header else first
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", UserWarning)  # "input contained no data"
             array = np.loadtxt(io.StringIO(text), delimiter=delimiter, comments="#", skiprows=skip, ndmin=2)
     except ValueError:
-        _raise_first_bad_line(lines, skip, delimiter, name)
+        _raise_first_bad_line(text.splitlines(), skip, delimiter, name)
         raise PointsError(f"{name}: cannot parse the numbers") from None
     if array.size == 0:
         raise PointsError(f"{name} holds no points (only a header)")
     _check_columns(array.shape[1], name)
 
     def line_of(row: int) -> int:  # only called for error messages
+        lines = text.splitlines()
         numbers = (i + 1 for i in range(skip, len(lines)) if lines[i].split("#", 1)[0].strip())
         return next(n for k, n in enumerate(numbers) if k == row)
 
@@ -366,10 +366,10 @@ def write_points(path: str | os.PathLike[str], points: PointSet, *, value_range:
         tmp.unlink(missing_ok=True)
 
 
-def _write_text(stream: io.TextIOBase | object, table: np.ndarray, points: PointSet, delimiter: str) -> None:
+def _write_text(stream: TextIO, table: np.ndarray, points: PointSet, delimiter: str) -> None:
     if points.source_size is not None:
-        stream.write(f"# source-size: {points.source_size[0]}x{points.source_size[1]}\n")  # type: ignore[attr-defined]
-    stream.write(delimiter.join(("x", "y", *CHANNEL_NAMES[points.channels])) + "\n")  # type: ignore[attr-defined]
+        stream.write(f"# source-size: {points.source_size[0]}x{points.source_size[1]}\n")
+    stream.write(delimiter.join(("x", "y", *CHANNEL_NAMES[points.channels])) + "\n")
     np.savetxt(stream, table, fmt=["%.17g", "%.17g"] + ["%.9g"] * points.channels, delimiter=delimiter)
 
 

@@ -20,6 +20,11 @@ any size go through :func:`render_points`: a global grid with about one cell per
 cut into overlapping 48 x 48-cell windows, each rendered from its nearest points, and the
 outputs are averaged with weights that ramp down across the overlaps.
 
+Departures from the paper's code, kept deliberately: gradients come from a weighted
+least-squares plane fit (not area-weighted triangle normals of angle-sorted neighbours),
+the point MLPs have no batch normalisation, and the colour branch weights values
+extrapolated along the gradients rather than raw values.
+
 Model space: positions and queries are ``(y, x)`` in ``[-1, 1]`` over a patch *frame*;
 grid cell centres at ``-1 + (2 i + 1) / n``.
 """
@@ -119,15 +124,16 @@ class ISPPointsNet(nn.Module):
         decoder_hidden, decoder_layers: LIIF MLP size (hidden layers).
     """
 
-    def __init__(self, channels: int = 3, point_features: int = 128, encoder_width: int = 64,
-                 encoder_blocks: int = 16, decoder_hidden: int = 256, decoder_layers: int = 4) -> None:
+    def __init__(self, channels: int = 3, point_features: int = 128, point_hidden: int = 64, grid_hidden: int = 128,
+                 encoder_width: int = 64, encoder_blocks: int = 16, decoder_hidden: int = 256,
+                 decoder_layers: int = 4) -> None:
         super().__init__()
         c, f = channels, point_features
         self.channels = channels
-        self.point_mlp = mlp([5 * c + 3, 64, 64, f], last_relu=True)
-        descriptor = 3 + 4 * c + f
-        self.filter_mlp = mlp([descriptor, 128, f], last_relu=False)
-        self.colour_mlp = mlp([descriptor, 128, c], last_relu=False)
+        self.point_mlp = mlp([5 * c + 3, point_hidden, point_hidden, f], last_relu=True)
+        descriptor = 3 + 4 * c + f  # geometry, values, gradients, extrapolated values; then features
+        self.filter_mlp = mlp([descriptor, grid_hidden, f], last_relu=False)
+        self.colour_mlp = mlp([descriptor, grid_hidden, c], last_relu=False)
         self.head = nn.Conv2d(c + f, encoder_width, 3, padding=1)
         self.body = nn.Sequential(*[ResBlock(encoder_width) for _ in range(encoder_blocks)],
                                   nn.Conv2d(encoder_width, encoder_width, 3, padding=1))
@@ -160,13 +166,28 @@ class ISPPointsNet(nn.Module):
         rel = (gather_rows(centre_xy, cell_points) - cells) * per_cell
         p_v = gather_rows(centre_v, cell_points)
         p_grad = gather_rows(grads.flatten(-2), cell_points)
-        p_feat = gather_rows(feats, cell_points)
         extrapolated = p_v - torch.einsum("bgki,bgkic->bgkc", rel, p_grad.unflatten(-1, (2, -1)))
-        descriptor = torch.cat([rel, rel.norm(dim=-1, keepdim=True), p_v, p_grad, extrapolated, p_feat], -1)
-        grid_feat = F.relu(p_feat * self.filter_mlp(descriptor)).mean(2)
-        colour = (torch.softmax(self.colour_mlp(descriptor), dim=2) * extrapolated).sum(2)
+        geometry = torch.cat([rel, rel.norm(dim=-1, keepdim=True), p_v, p_grad, extrapolated], -1)
+        filter_in, colour_in = self._first_layers(geometry, feats, cell_points)
+        p_feat = gather_rows(feats, cell_points)
+        grid_feat = F.relu(p_feat * self.filter_mlp[2:](F.relu(filter_in))).mean(2)
+        colour = (torch.softmax(self.colour_mlp[2:](F.relu(colour_in)), dim=2) * extrapolated).sum(2)
         grid = torch.cat([colour, grid_feat], -1)
         return grid.transpose(1, 2).reshape(grid.shape[0], -1, gh, gw)
+
+    def _first_layers(self, geometry: torch.Tensor, feats: torch.Tensor,
+                      cell_points: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """First layers of the filter and colour MLPs on ``[geometry, point feature]``
+        descriptors ``(B, G, K', D)``; the feature part is projected once per point, then
+        gathered (equal to the layers on the concatenated descriptors)."""
+        first_f, first_c = self.filter_mlp[0], self.colour_mlp[0]
+        n_geo = geometry.shape[-1]
+        per_point = feats @ torch.cat([first_f.weight[:, n_geo:], first_c.weight[:, n_geo:]]).t()
+        gathered = gather_rows(per_point, cell_points)
+        split = first_f.out_features
+        filter_in = F.linear(geometry, first_f.weight[:, :n_geo], first_f.bias) + gathered[..., :split]
+        colour_in = F.linear(geometry, first_c.weight[:, :n_geo], first_c.bias) + gathered[..., split:]
+        return filter_in, colour_in
 
     def encode(self, grid: torch.Tensor) -> torch.Tensor:
         """EDSR-baseline features ``(B, E, gh, gw)`` of a grid ``(B, C + F, gh, gw)``."""
@@ -276,12 +297,12 @@ def build_patch_index(xy: np.ndarray, values: np.ndarray, frame: tuple[float, fl
     is_self = near == centres[:, None]
     is_self[~is_self.any(axis=1), -1] = True
     near = near[~is_self].reshape(len(centres), k)
-    ids = np.concatenate([centres, np.setdiff1d(near, centres)])
+    ids = np.concatenate([centres, np.setdiff1d(near, centres)])  # centres first
     order = np.argsort(ids)
-    local = lambda g: order[np.searchsorted(ids[order], g)]  # noqa: E731
+    near_local = order[np.searchsorted(ids[order], near)]
     frame_xy = np.stack([(xy[ids, 1] - y0) / (y1 - y0), (xy[ids, 0] - x0) / (x1 - x0)], -1) * 2 - 1
     return PatchIndex(frame_xy.astype(np.float32), np.asarray(values[ids], dtype=np.float32),
-                      local(near), np.searchsorted(centres, cell_ids), (gh, gw), ids)
+                      near_local, np.searchsorted(centres, cell_ids), (gh, gw), ids)
 
 
 def global_grid(n_points: int, extent: tuple[float, float, float, float]) -> tuple[int, int]:
@@ -325,13 +346,14 @@ def _render_window(model: ISPPointsNet, points: PointSet, tree: cKDTree, frame: 
                    grid_hw: tuple[int, int], ys: np.ndarray, xs: np.ndarray, pixel: tuple[float, float],
                    query_chunk: int) -> np.ndarray:
     """Render the pixel centres ``ys x xs`` of one window: ``(len(ys), len(xs), C)``."""
-    device = next(model.parameters()).device
+    param = next(model.parameters())
     index = build_patch_index(points.xy, points.values, frame, grid_hw, tree=tree)
-    xy, values, neighbours, cell_points = index.tensors(device)
+    xy, values, neighbours, cell_points = index.tensors(param.device)
+    xy, values = xy.to(param.dtype), values.to(param.dtype)
     x0, y0, x1, y1 = frame
     fy, fx = (ys - y0) / (y1 - y0) * 2 - 1, (xs - x0) / (x1 - x0) * 2 - 1
     coord = torch.as_tensor(np.stack(np.meshgrid(fy, fx, indexing="ij"), -1).reshape(1, -1, 2),
-                            dtype=torch.float32, device=device)
+                            dtype=param.dtype, device=param.device)
     cell = coord.new_tensor([2 * pixel[0] / (y1 - y0), 2 * pixel[1] / (x1 - x0)]).expand_as(coord)
     out = np.empty((coord.shape[1], points.channels), dtype=np.float32)
     for inputs, outputs in channel_groups(points.channels, model.channels):

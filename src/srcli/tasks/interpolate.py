@@ -25,7 +25,7 @@ from srcli.io.points import Extent, PointSet, PointsError
 
 METHODS = ("nearest", "linear", "cubic", "rbf")
 RBF_NEIGHBORS = 16
-_CHUNK = 1 << 18
+_CHUNK = 1 << 16
 
 
 def pixel_centres_in_extent(size: tuple[int, int], extent: Extent) -> tuple[np.ndarray, np.ndarray]:
