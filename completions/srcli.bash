@@ -10,10 +10,14 @@ _srcli() {
     --task) COMPREPLY=( $(compgen -W "upscale points fit" -- "$cur") ); return ;;
   esac
   case "$cmd" in
-    "") COMPREPLY=( $(compgen -W "bench completions models upscale --help --version" -- "$cur") ); return ;;
+    "") COMPREPLY=( $(compgen -W "bench completions from-points inpaint models sample-points train upscale --help --version" -- "$cur") ); return ;;
     bench) opts="--help -h" ;;
     completions) opts="--help -h" ;;
+    from-points) opts="--output -o --size --scale -s --extent --source-size --method --weights --value-range --drop-outside --reference --format -f --bit-depth --overwrite --skip-existing --device --precision --threads --report --json --quiet -q --help -h" ;;
+    inpaint) opts="--output -o --mask --invert-mask --missing-value --drop --seed --scale -s --method --weights --steps --reference --recursive -r --suffix --format -f --bit-depth --overwrite --skip-existing --device --precision --threads --report --json --quiet -q --help -h" ;;
     models) opts="--task --json --help -h" ;;
+    sample-points) opts="--ratio --output -o --irregular --seed --value-range --overwrite --report --json --help -h" ;;
+    train) opts="--model -m --model-args --out -o --resume --steps --batch-size -b --lr-size --scale-min --scale-max --queries --augment --no-augment --lr-8bit --lr-float --lr --lr-decay-every --lr-decay --seed --sampler --sampler-every --sampler-bins --sampler-mix --sampler-queries --val --val-scales --val-every --val-max-images --val-crop --log-every --ckpt-every --workers -j --query-path --device --precision --threads --json --quiet -q --help -h" ;;
     upscale) opts="--output -o --scale -s --size --width --height --model -m --weights --recursive -r --suffix --format -f --bit-depth --overwrite --skip-existing --max-pixels --tile --chunk --device --precision --threads --report --json --quiet -q --help -h" ;;
   esac
   if [[ "$cur" == -* ]]; then COMPREPLY=( $(compgen -W "$opts" -- "$cur") )

@@ -17,7 +17,10 @@ from typer.core import TyperGroup
 from srcli import __version__
 from srcli.cli.bench import bench_app
 from srcli.cli.completion import completions_command
+from srcli.cli.inpaint import inpaint_command
 from srcli.cli.models import models_command
+from srcli.cli.points import from_points_command, sample_points_command
+from srcli.cli.train import train_command
 from srcli.cli.upscale import upscale_command
 
 try:  # recent typer vendors click
@@ -77,8 +80,12 @@ def _root(
 
 app.command("upscale", no_args_is_help=True)(upscale_command)
 app.command("models")(models_command)
+app.command("train", no_args_is_help=True)(train_command)
 app.command("completions")(completions_command)
 app.add_typer(bench_app, name="bench")
+app.command("from-points", no_args_is_help=True)(from_points_command)
+app.command("sample-points", no_args_is_help=True)(sample_points_command)
+app.command("inpaint", no_args_is_help=True)(inpaint_command)
 
 
 def main() -> None:

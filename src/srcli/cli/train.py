@@ -74,7 +74,7 @@ def _model_args(text: Optional[str]) -> dict[str, Any]:
 @handles_errors
 def train_command(
     ctx: typer.Context,
-    data: Annotated[Optional[list[str]], typer.Argument(help="Training image folders (searched recursively).", metavar="DATA_DIR...", show_default=False)] = None,
+    data: Annotated[Optional[list[str]], typer.Argument(help="Training image folders (searched recursively).", metavar="DATA_DIR", show_default=False)] = None,
     model: Annotated[str, typer.Option("--model", "-m", help="Model to train: liif, a-liif, diinn.")] = "liif",
     model_args: Annotated[Optional[str], typer.Option("--model-args", help="JSON object of model arguments, e.g. '{\"encoder\": \"rdn\"}'.")] = None,
     out: Annotated[Optional[str], typer.Option("--out", "-o", help="Run folder: state.pt, best.pt, last.pt, log.jsonl.", rich_help_panel=RUN)] = None,

@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Sequence
+from itertools import pairwise
 from typing import Any
 
 import torch
@@ -26,8 +27,8 @@ from torch import nn
 from srcli.models.implicit import (
     LocalImplicitSR,
     PreparedFeatures,
+    add_coordinate_terms,
     ensemble_lookups,
-    gather_rows,
     project_unfolded,
     scaled_cell,
 )
@@ -51,8 +52,11 @@ def basis_outputs(x: torch.Tensor, weight: torch.Tensor, bias: torch.Tensor) -> 
 
 
 def mix_basis(per_basis: torch.Tensor, coeff: torch.Tensor) -> torch.Tensor:
-    """``sum_k coeff_k per_basis_k``: (..., K, out) and (..., K) -> (..., out)."""
-    return (per_basis * coeff.unsqueeze(-1).to(per_basis.dtype)).sum(dim=-2)
+    """``sum_k coeff_k per_basis_k``: (..., K, out) and (..., K) -> (..., out) (one batched matmul)."""
+    n_basis, out_dim = per_basis.shape[-2:]
+    rows = per_basis.reshape(-1, n_basis, out_dim)
+    mixed = torch.bmm(coeff.reshape(-1, 1, n_basis).to(rows.dtype), rows)
+    return mixed.view(*per_basis.shape[:-2], out_dim)
 
 
 def run_mixed_tail(weights: nn.ParameterList, biases: nn.ParameterList, first_mixed: torch.Tensor,
@@ -60,7 +64,7 @@ def run_mixed_tail(weights: nn.ParameterList, biases: nn.ParameterList, first_mi
     """Finish the mixed basis MLP from its first layer's mixed pre-activation: (..., d1) -> (..., 3)."""
     x = first_mixed
     for weight, bias in zip(list(weights)[1:], list(biases)[1:]):
-        x = mix_basis(basis_outputs(torch.relu(x), weight, bias), coeff)
+        x = mix_basis(basis_outputs(torch.relu_(x), weight, bias), coeff)
     return x
 
 
@@ -95,7 +99,7 @@ class ALIIF(LocalImplicitSR):
         self.n_basis = n_basis
         self.expansion = make_mlp(in_dim, expansion_hidden_dims, n_basis)
         dims = [in_dim, *basis_hidden_dims, 3]
-        self.basis_weights = nn.ParameterList(nn.Parameter(torch.empty(n_basis, b, a)) for a, b in zip(dims[:-1], dims[1:]))
+        self.basis_weights = nn.ParameterList(nn.Parameter(torch.empty(n_basis, b, a)) for a, b in pairwise(dims))
         self.basis_biases = nn.ParameterList(nn.Parameter(torch.empty(n_basis, b)) for b in dims[1:])
         self.reset_basis()
 
@@ -108,31 +112,38 @@ class ALIIF(LocalImplicitSR):
                 bias.uniform_(-bound, bound)
 
     def _projection(self, feat: torch.Tensor) -> torch.Tensor:
-        c = self.unfolded_channels
-        first_basis = self.basis_weights[0]
-        weight = torch.cat([self.expansion[0].weight[:, :c], first_basis[:, :, :c].reshape(-1, c)])
+        weight = torch.cat(self._first_layer_weight(0, self.unfolded_channels))
         bias = torch.cat([self.expansion[0].bias, self.basis_biases[0].reshape(-1)])
         return project_unfolded(feat, weight, bias)
 
+    def _first_layer_weight(self, start: int, stop: int | None) -> tuple[torch.Tensor, torch.Tensor]:
+        """Columns ``start:stop`` of the expansion (256, n) and stacked basis (K 16, n) first layers."""
+        basis_first = self.basis_weights[0][:, :, start:stop]
+        return self.expansion[0].weight[:, start:stop], basis_first.reshape(-1, basis_first.shape[-1])
+
+    def _mixture(self, expansion_first: torch.Tensor, basis_first: torch.Tensor) -> torch.Tensor:
+        """Mixed prediction (..., 3) from first-layer pre-activations (..., 256) and (..., K 16)."""
+        coeff = F.normalize(run_mlp_tail(self.expansion, expansion_first), dim=-1)
+        per_basis = basis_first.unflatten(-1, self.basis_weights[0].shape[:2])
+        return run_mixed_tail(self.basis_weights, self.basis_biases, mix_basis(per_basis, coeff), coeff)
+
     def _decode_fast(self, prepared: PreparedFeatures, coord: torch.Tensor, cell: torch.Tensor) -> torch.Tensor:
-        h, w = prepared.height, prepared.width
-        c = self.unfolded_channels
+        h, w = prepared.frame_size
         index, rel = ensemble_lookups(coord, h, w)
-        projected = gather_rows(prepared.rows, index, h * w)
         geometry = torch.cat([rel, scaled_cell(cell, h, w).expand_as(rel)], dim=-1)
         width = self.expansion[0].out_features
-        expansion_first = projected[..., :width] + F.linear(geometry, self.expansion[0].weight[:, c:])
-        coeff = F.normalize(run_mlp_tail(self.expansion, expansion_first), dim=-1)
-        first_basis = self.basis_weights[0]
-        geometry_terms = F.linear(geometry, first_basis[:, :, c:].reshape(-1, 4))
-        per_basis = (projected[..., width:] + geometry_terms).unflatten(-1, first_basis.shape[:2])
-        preds = run_mixed_tail(self.basis_weights, self.basis_biases, mix_basis(per_basis, coeff), coeff)
-        return mix_ensemble(preds, rel)
+        expansion_weight, basis_weight = self._first_layer_weight(self.unfolded_channels, None)
+        # two contiguous gathers keep the 256-wide expansion input dense for its matmuls
+        expansion_first = prepared.gather(index, slice(0, width))
+        basis_first = prepared.gather(index, slice(width, None))
+        add_coordinate_terms(expansion_first, geometry, expansion_weight)
+        add_coordinate_terms(basis_first, geometry, basis_weight)
+        return mix_ensemble(self._mixture(expansion_first, basis_first), rel)
 
     def _decode_reference(self, prepared: PreparedFeatures, coord: torch.Tensor, cell: torch.Tensor) -> torch.Tensor:
-        h, w = prepared.height, prepared.width
+        h, w = prepared.frame_size
         index, rel = ensemble_lookups(coord, h, w)
-        features = gather_rows(prepared.rows, index, h * w)
+        features = prepared.gather(index)
         geometry = torch.cat([rel, scaled_cell(cell, h, w).expand_as(rel)], dim=-1).to(features.dtype)
         inputs = torch.cat([features, geometry], dim=-1)
         coeff = F.normalize(run_mlp_tail(self.expansion, self.expansion[0](inputs)), dim=-1)

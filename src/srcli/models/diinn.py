@@ -21,17 +21,16 @@ Official-checkpoint names (1x1 convs squeezed to linear): ``modulation.{i}`` =
 from __future__ import annotations
 
 from collections.abc import Sequence
+from itertools import pairwise
 from typing import Any
 
 import torch
-import torch.nn.functional as F
 from torch import nn
 
 from srcli.models.implicit import (
     ENSEMBLE_EPS,
     LocalImplicitSR,
     PreparedFeatures,
-    gather_rows,
     nearest_pixel,
     project_unfolded,
     relative_coord,
@@ -83,8 +82,8 @@ class DIINN(LocalImplicitSR):
             raise ValueError("DIINN needs at least one layer")
         self.unfolded_channels = c = self.feat_channels * 9
         dims = list(hidden_dims)
-        self.modulation = nn.ModuleList([nn.Linear(c, dims[0])] + [nn.Linear(a + c, b) for a, b in zip(dims[:-1], dims[1:])])
-        self.synthesis = nn.ModuleList([nn.Linear(3, dims[0])] + [nn.Linear(a, b) for a, b in zip(dims[:-1], dims[1:])])
+        self.modulation = nn.ModuleList([nn.Linear(c, dims[0])] + [nn.Linear(a + c, b) for a, b in pairwise(dims)])
+        self.synthesis = nn.ModuleList([nn.Linear(3, dims[0])] + [nn.Linear(a, b) for a, b in pairwise(dims)])
         self.output = nn.Linear(dims[-1], 3)
 
     def _content_weights(self) -> tuple[torch.Tensor, torch.Tensor]:
@@ -94,31 +93,36 @@ class DIINN(LocalImplicitSR):
         return weight, torch.cat([layer.bias for layer in self.modulation])
 
     def _projection(self, feat: torch.Tensor) -> torch.Tensor:
+        """Per LR pixel: ``m_1 = relu(K_1 z + b_1)`` (all of layer 1 is per pixel), then the
+        content terms ``K_i^z z + b_i`` of the later layers."""
         weight, bias = self._content_weights()
-        return project_unfolded(feat, weight, bias)
+        terms = project_unfolded(feat, weight, bias)
+        width = self.modulation[0].out_features
+        return torch.cat([torch.relu(terms[:, :width]), terms[:, width:]], dim=1)
 
     def _run(self, content_terms: list[torch.Tensor], p: torch.Tensor) -> torch.Tensor:
-        """Both branches given each layer's content term ``K_i^z z + b_i``: -> (B, Q, 3)."""
+        """Both branches from ``[m_1, K_2^z z + b_2, ...]`` gathered per query: -> (B, Q, 3)."""
         c = self.unfolded_channels
-        s = torch.relu(content_terms[0]) * torch.sin(self.synthesis[0](p))
+        s = content_terms[0] * torch.sin(self.synthesis[0](p))
         for modulation, synthesis, content in zip(self.modulation[1:], self.synthesis[1:], content_terms[1:]):
-            m = torch.relu(content + F.linear(s, modulation.weight[:, :-c]))
-            s = m * torch.sin(synthesis(s))
+            rows = s.reshape(-1, s.shape[-1])
+            m = torch.addmm(content.reshape(rows.shape[0], -1), rows, modulation.weight[:, :-c].t())
+            s = torch.relu_(m).view(*s.shape[:-1], -1) * torch.sin(synthesis(s))
         return self.output(s)
 
     def _decode_fast(self, prepared: PreparedFeatures, coord: torch.Tensor, cell: torch.Tensor) -> torch.Tensor:
-        h, w = prepared.height, prepared.width
+        h, w = prepared.frame_size
         index, p = positional_input(coord, cell, h, w)
-        projected = gather_rows(prepared.rows, index, h * w)
+        projected = prepared.gather(index)
         widths = [layer.out_features for layer in self.modulation]
         return self._run(list(projected.split(widths, dim=-1)), p)
 
     def _decode_reference(self, prepared: PreparedFeatures, coord: torch.Tensor, cell: torch.Tensor) -> torch.Tensor:
-        h, w = prepared.height, prepared.width
+        h, w = prepared.frame_size
         index, p = positional_input(coord, cell, h, w)
-        z = gather_rows(prepared.rows, index, h * w)
+        z = prepared.gather(index)
         s = torch.relu(self.modulation[0](z)) * torch.sin(self.synthesis[0](p))
         for modulation, synthesis in zip(self.modulation[1:], self.synthesis[1:]):
-            m = torch.relu(modulation(torch.cat([s, z.to(s.dtype)], dim=-1)))
+            m = torch.relu_(modulation(torch.cat([s, z.to(s.dtype)], dim=-1)))
             s = m * torch.sin(synthesis(s))
         return self.output(s)

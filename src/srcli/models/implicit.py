@@ -1,18 +1,18 @@
 """Shared math and base class of the local implicit SR models (LIIF, A-LIIF, DIINN).
 
 Coordinates are model space, ``(y, x)`` order: pixel ``i`` of ``n`` has its centre at
-``-1 + (2 i + 1) / n``. A query at ``coord`` reads the LR pixel *containing* it
-(nearest-neighbour lookup: ``floor((c + 1) n / 2)`` after clamping ``c`` into
-``(-1 + 1e-6, 1 - 1e-6)``); ``cell`` is the size of the output pixel, ``(2 / H, 2 / W)``.
+``-1 + (2 i + 1) / n``. A lookup reads the LR pixel *containing* a point
+(``floor((c + 1) n / 2)`` after clamping ``c`` into ``(-1 + 1e-6, 1 - 1e-6)``); ``cell``
+is the output pixel size ``(2 / H, 2 / W)``. As in the official LIIF, queries at the
+centres of border pixels mix in a neighbour (all four ensemble areas are ~0 there).
 
-Two decoder paths share these helpers:
+Two decoder paths give the same outputs:
 
-* reference: unfold the features 3x3 (``C * 9`` channels, channel-major order as
-  ``F.unfold``), gather per query, concatenate ``[feature, rel_coord, cell]``, run the MLP;
-* fast: the first layer is linear in ``[feature, coordinates]``, so its feature part is
-  applied once per LR pixel as a 3x3 convolution of the *unfolded-free* features
-  (:func:`project_unfolded`), and each query gathers the projected vector and adds the
-  coordinate part. Same outputs, a fraction of the work.
+* reference: unfold the features 3x3 (``9 C`` channels in ``F.unfold`` order), gather per
+  query, concatenate ``[feature, rel_coord, cell]``, run the MLP, as in the papers;
+* fast: the first layer is linear in ``[feature, coordinates]``; its feature part is
+  applied once per LR pixel as a 3x3 convolution (:func:`project_unfolded`, no 9 C
+  tensor), each query gathers that vector and adds the coordinate part.
 """
 
 from __future__ import annotations
@@ -35,6 +35,9 @@ ENSEMBLE_EPS = 1e-6
 AREA_EPS = 1e-9
 #: image normalisation inside the models: ``(x - NORM_SUB) / NORM_DIV``
 NORM_SUB, NORM_DIV = 0.5, 0.5
+#: queries per decoder call in ``forward``; fast-path peak memory is about
+#: ``chunk * 4 * (gathered width + 2 * 256) * 4`` bytes (~0.8 GB for LIIF at 65536)
+DEFAULT_CHUNK = 65536
 
 
 def unfold3x3(feat: torch.Tensor) -> torch.Tensor:
@@ -167,9 +170,20 @@ def gather_rows(rows: torch.Tensor, flat_index: torch.Tensor, pixels_per_image: 
     return rows.index_select(0, index.reshape(-1)).view(*index.shape, rows.shape[1])
 
 
-def linear_split(layer: nn.Linear, start: int, stop: int | None = None) -> torch.Tensor:
-    """Columns ``start:stop`` of a linear layer's weight: (out, stop - start)."""
-    return layer.weight[:, start:stop]
+def add_coordinate_terms(projected: torch.Tensor, geometry: torch.Tensor, weight: torch.Tensor) -> torch.Tensor:
+    """``projected + geometry @ weight.T``, written into ``projected`` (a fresh gather).
+
+    Args:
+        projected: (..., D) gathered first-layer feature terms; modified in place.
+        geometry: (..., g) per-query coordinate inputs.
+        weight: (D, g) coordinate columns of the first layer(s).
+
+    Returns:
+        ``projected``, now holding the first layers' pre-activations.
+    """
+    flat = projected.view(-1, projected.shape[-1])
+    flat.addmm_(geometry.reshape(-1, geometry.shape[-1]).to(flat.dtype), weight.t().to(flat.dtype))
+    return projected
 
 
 @dataclass
@@ -181,6 +195,8 @@ class PreparedFeatures:
             (reference path), channel-last.
         batch, height, width: the feature map's shape.
         fast: which decoder path the rows are for.
+        frame: ``(top, left, full_h, full_w)`` when the features cover a crop of a larger
+            image whose model space the queries use; None when they cover the whole image.
     """
 
     rows: torch.Tensor
@@ -188,6 +204,45 @@ class PreparedFeatures:
     height: int
     width: int
     fast: bool
+    frame: tuple[int, int, int, int] | None = None
+
+    @property
+    def frame_size(self) -> tuple[int, int]:
+        """``(h, w)`` of the image whose model space the queries use (lookups happen there)."""
+        return (self.frame[2], self.frame[3]) if self.frame else (self.height, self.width)
+
+    def gather(self, frame_index: torch.Tensor, columns: slice = slice(None)) -> torch.Tensor:
+        """Rows of the pixels ``frame_index`` (flat indices in the frame), translated into the crop.
+
+        Args:
+            frame_index: (..., B, Q) long ``iy * full_w + ix``.
+            columns: which columns of ``rows`` to gather.
+
+        Returns:
+            (..., B, Q, D').
+
+        Raises:
+            ValueError: a looked-up pixel lies outside the crop (the halo was too small).
+        """
+        rows = self.rows[:, columns]
+        if self.frame is None:
+            return gather_rows(rows, frame_index, self.height * self.width)
+        top, left, _, full_w = self.frame
+        iy = torch.div(frame_index, full_w, rounding_mode="floor") - top
+        ix = frame_index % full_w - left
+        if bool(((iy < 0) | (iy >= self.height) | (ix < 0) | (ix >= self.width)).any()):
+            raise ValueError(f"a query reads LR pixels outside the prepared crop {self.frame}; widen the halo")
+        return gather_rows(rows, iy * self.width + ix, self.height * self.width)
+
+
+def check_frame(frame: Any, height: int, width: int) -> tuple[int, int, int, int]:
+    """Validate ``(top, left, full_h, full_w)`` for a crop of ``height x width`` features."""
+    if not (isinstance(frame, (tuple, list)) and len(frame) == 4 and all(isinstance(v, int) for v in frame)):
+        raise ValueError(f"frame must be four integers (top, left, full_h, full_w), got {frame!r}")
+    top, left, full_h, full_w = frame
+    if top < 0 or left < 0 or top + height > full_h or left + width > full_w:
+        raise ValueError(f"a {height}x{width} crop at ({top}, {left}) does not fit a {full_h}x{full_w} frame")
+    return top, left, full_h, full_w
 
 
 def check_image(image: Any) -> None:
@@ -243,19 +298,28 @@ class LocalImplicitSR(nn.Module):
         check_image(image)
         return self.encoder((image - NORM_SUB) / NORM_DIV)
 
-    def prepare(self, feat: torch.Tensor, *, fast: bool | None = None) -> PreparedFeatures:
+    def prepare(self, feat: torch.Tensor, *, fast: bool | None = None,
+                frame: tuple[int, int, int, int] | None = None) -> PreparedFeatures:
         """Per-pixel rows for many :meth:`query` calls on the same features.
 
         Args:
             feat: (B, C, h, w) from :meth:`encode`.
             fast: decoder path; None uses ``self.fast_query``.
+            frame: ``(top, left, full_h, full_w)`` when ``feat`` encodes the crop
+                ``[top:top + h, left:left + w]`` of a ``full_h x full_w`` image and queries
+                will use the *whole image's* coordinates and cells: lookups are then done
+                in the whole image's frame (bit-identical to it) and translated into the crop.
+
+        Raises:
+            ValueError: bad ``feat`` shape or ``frame``.
         """
         fast = self.fast_query if fast is None else fast
         if feat.dim() != 4 or feat.shape[1] != self.feat_channels:
             raise ValueError(f"feat must have shape (B, {self.feat_channels}, h, w), got {tuple(feat.shape)}")
-        maps = self._projection(feat) if fast else unfold3x3(feat)
         b, _, h, w = feat.shape
-        return PreparedFeatures(pixel_rows(maps), b, h, w, fast)
+        frame = None if frame is None else check_frame(frame, h, w)
+        maps = self._projection(feat) if fast else unfold3x3(feat)
+        return PreparedFeatures(pixel_rows(maps), b, h, w, fast, frame)
 
     def query(self, feat: torch.Tensor | PreparedFeatures, coord: torch.Tensor, cell: torch.Tensor,
               *, fast: bool | None = None) -> torch.Tensor:
@@ -281,7 +345,7 @@ class LocalImplicitSR(nn.Module):
         return (decode(prepared, coord, cell) * NORM_DIV + NORM_SUB).to(coord.dtype)
 
     def forward(self, image: torch.Tensor, size: tuple[int, int], *, fast: bool | None = None,
-                chunk_size: int = 65536) -> torch.Tensor:
+                chunk_size: int = DEFAULT_CHUNK) -> torch.Tensor:
         """Upscale (or resample) whole images: encode, then query every output pixel centre.
 
         Args:

@@ -13,6 +13,7 @@ Official-checkpoint names: ``decoder.{i}`` = ``imnet.layers.{2 i}``; encoder: se
 from __future__ import annotations
 
 from collections.abc import Sequence
+from itertools import pairwise
 from typing import Any
 
 import torch
@@ -21,9 +22,9 @@ from torch import nn
 from srcli.models.implicit import (
     LocalImplicitSR,
     PreparedFeatures,
+    add_coordinate_terms,
     ensemble_lookups,
     ensemble_weights,
-    gather_rows,
     project_unfolded,
     scaled_cell,
 )
@@ -35,14 +36,18 @@ LIIF_DEFAULT_ARGS: dict[str, Any] = {"encoder": "edsr-baseline", "encoder_args":
 def make_mlp(in_dim: int, hidden_dims: Sequence[int], out_dim: int) -> nn.ModuleList:
     """Linear layers ``in_dim -> hidden_dims... -> out_dim`` (ReLU goes between them)."""
     dims = [in_dim, *hidden_dims, out_dim]
-    return nn.ModuleList(nn.Linear(a, b) for a, b in zip(dims[:-1], dims[1:]))
+    return nn.ModuleList(nn.Linear(a, b) for a, b in pairwise(dims))
 
 
 def run_mlp_tail(layers: nn.ModuleList, first_pre_activation: torch.Tensor) -> torch.Tensor:
-    """Finish an MLP whose first layer's output (before ReLU) is given: (..., d1) -> (..., out)."""
+    """Finish an MLP whose first layer's output (before ReLU) is given: (..., d1) -> (..., out).
+
+    ``first_pre_activation`` must be a fresh tensor: ReLU runs in place (autograd-safe,
+    since no layer here needs its own output for the backward pass).
+    """
     x = first_pre_activation
     for layer in layers[1:]:
-        x = layer(torch.relu(x))
+        x = layer(torch.relu_(x))
     return x
 
 
@@ -83,17 +88,16 @@ class LIIF(LocalImplicitSR):
         return project_unfolded(feat, first.weight[:, : self.unfolded_channels], first.bias)
 
     def _decode_fast(self, prepared: PreparedFeatures, coord: torch.Tensor, cell: torch.Tensor) -> torch.Tensor:
-        h, w = prepared.height, prepared.width
+        h, w = prepared.frame_size
         index, rel = ensemble_lookups(coord, h, w)
-        projected = gather_rows(prepared.rows, index, h * w)
+        projected = prepared.gather(index)
         geometry = torch.cat([rel, scaled_cell(cell, h, w).expand_as(rel)], dim=-1)
-        coord_weight = self.decoder[0].weight[:, self.unfolded_channels:]
-        first = projected + torch.nn.functional.linear(geometry, coord_weight)
+        first = add_coordinate_terms(projected, geometry, self.decoder[0].weight[:, self.unfolded_channels:])
         return mix_ensemble(run_mlp_tail(self.decoder, first), rel)
 
     def _decode_reference(self, prepared: PreparedFeatures, coord: torch.Tensor, cell: torch.Tensor) -> torch.Tensor:
-        h, w = prepared.height, prepared.width
+        h, w = prepared.frame_size
         index, rel = ensemble_lookups(coord, h, w)
-        features = gather_rows(prepared.rows, index, h * w)
+        features = prepared.gather(index)
         inputs = torch.cat([features, rel.to(features.dtype), scaled_cell(cell, h, w).expand_as(rel).to(features.dtype)], dim=-1)
         return mix_ensemble(run_mlp_tail(self.decoder, self.decoder[0](inputs)), rel)

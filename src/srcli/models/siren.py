@@ -16,6 +16,10 @@ code, which puts samples on ``linspace(-1, 1)`` and crops the shorter side by an
 offset, pixels here sit at their centres: a fitted function rendered at another size
 covers the same continuous extent, and the centres of an ``s``-times finer grid fall
 symmetrically around each coarse pixel centre.
+
+Values: LINR fits images scaled to ``[-1, 1]`` (a fresh SIREN outputs about 0, mid-grey);
+:func:`values_to_image` maps back to ``[0, 1]`` and :func:`render` draws a fitted
+function on any grid.
 """
 
 from __future__ import annotations
@@ -31,6 +35,7 @@ from srcli.registry import register
 OMEGA_0 = 30.0
 DEFAULT_WIDTH = 256
 DEFAULT_DEPTH = 6
+RENDER_CHUNK = 65536
 
 
 def linr_extent(h: int, w: int) -> tuple[float, float]:
@@ -135,8 +140,8 @@ class Siren(nn.Module):
             coords: ``(..., in_features)`` coordinates (``(y, x)`` for images).
 
         Returns:
-            ``(..., out_features)`` values in the input's dtype (LINR's image scale is
-            ``[-1, 1]``; see :mod:`srcli.tasks.fit_linr`).
+            ``(..., out_features)`` values in the input's dtype, on LINR's ``[-1, 1]``
+            image scale (see :func:`values_to_image`).
         """
         device_type = coords.device.type
         with torch.autocast(device_type=device_type, enabled=False):
@@ -148,3 +153,33 @@ class Siren(nn.Module):
 
     def extra_repr(self) -> str:
         return f"omega_0={self.omega_0}, first_omega_0={self.first_omega_0}"
+
+
+def values_to_image(values: torch.Tensor, hw: tuple[int, int]) -> torch.Tensor:
+    """SIREN outputs ``(H*W, C)`` on ``[-1, 1]`` to an image ``(1, C, H, W)`` on ``[0, 1]`` (not clipped)."""
+    return (values.float() * 0.5 + 0.5).t().reshape(1, -1, hw[0], hw[1])
+
+
+def render(model: Siren, size: tuple[int, int], *, extent: tuple[float, float] | None = None,
+           chunk: int = RENDER_CHUNK, autocast_dtype: torch.dtype | None = None) -> torch.Tensor:
+    """Render a fitted SIREN on an ``H x W`` grid of pixel centres over its extent.
+
+    Args:
+        model: fitted SIREN (its ``extent`` buffer gives the continuous extent).
+        size: output ``(H, W)``.
+        extent: override of the half-extents ``(ey, ex)``.
+        chunk: coordinates evaluated at once (bounds memory).
+        autocast_dtype: e.g. ``torch.bfloat16`` for the hidden layers; None for fp32.
+
+    Returns:
+        ``(1, C, H, W)`` float32 image clipped to ``[0, 1]``, on the model's device.
+    """
+    h, w = int(size[0]), int(size[1])
+    if h <= 0 or w <= 0 or chunk <= 0:
+        raise ValueError(f"render size and chunk must be positive, got {h}x{w}, chunk {chunk}")
+    device = model.extent.device
+    ext = tuple(model.extent.tolist()) if extent is None else extent
+    coords = linr_coords(h, w, extent=ext, device=device)
+    with torch.no_grad(), torch.autocast(device.type, dtype=autocast_dtype or torch.bfloat16, enabled=autocast_dtype is not None):
+        values = torch.cat([model(part).float() for part in coords.split(chunk)])
+    return values_to_image(values, (h, w)).clamp_(0.0, 1.0)

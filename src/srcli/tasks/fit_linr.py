@@ -25,14 +25,28 @@ import dataclasses
 import math
 import os
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any, Callable
+from typing import Any
 
 import torch
 
 from srcli.errors import UsageError
-from srcli.models.siren import DEFAULT_DEPTH, DEFAULT_WIDTH, Siren, linr_coords, linr_extent
-from srcli.tasks.forward_models import Blur, Chain, Downsample, ForwardModel, Identity, Mask, data_term
+from srcli.models.siren import DEFAULT_DEPTH, DEFAULT_WIDTH, Siren, linr_coords, linr_extent, render, values_to_image
+from srcli.tasks.forward_models import (
+    Blur,
+    Chain,
+    Downsample,
+    ForwardModel,
+    ForwardModelError,
+    Identity,
+    Mask,
+    data_term,
+    estimate_noise_sigma,
+)
+
+__all__ = ["FitError", "FitResult", "Observation", "build_operator", "estimate_noise_sigma", "fit_linr", "load_fit",
+           "render", "save_fit"]
 
 TASKS = ("denoise", "sr", "inpaint", "deblur")
 STOP_RULES = ("fixed", "best-reference", "noise-level")
@@ -40,9 +54,6 @@ DEFAULT_STEPS = 500
 DEFAULT_DEBLUR_STEPS = 4000
 DEFAULT_LR = 1e-4
 DEFAULT_JOINT_DENOISE_WEIGHT = 0.1
-#: MAD of a standard normal: median(|N(0, 1)|)
-MAD_TO_SIGMA = 0.6744897501960817
-RENDER_CHUNK = 65536
 
 
 class FitError(UsageError):
@@ -118,28 +129,6 @@ class FitResult:
                 "curve": [{k: v for k, v in e.items() if k != "mse"} for e in self.curve]}
 
 
-def estimate_noise_sigma(image: torch.Tensor) -> float:
-    """Donoho's robust estimate of white Gaussian noise: ``median(|HH|) / 0.6745``.
-
-    ``HH`` is the finest diagonal subband of the orthonormal Haar transform,
-    ``(a - b - c + d) / 2`` on each 2x2 block; natural images are nearly flat there, so
-    its median absolute value measures the noise. All channels are pooled.
-
-    Args:
-        image: ``(B, C, H, W)``, ``(C, H, W)`` or ``(H, W)`` with ``H, W >= 2``.
-
-    Returns:
-        The standard deviation on the image's scale.
-    """
-    x = image.detach().float()
-    if x.dim() < 2 or x.shape[-1] < 2 or x.shape[-2] < 2:
-        raise FitError(f"noise estimation needs an image of at least 2x2 pixels, got shape {tuple(image.shape)}")
-    h, w = x.shape[-2] // 2 * 2, x.shape[-1] // 2 * 2
-    x = x[..., :h, :w]
-    hh = (x[..., 0::2, 0::2] - x[..., 0::2, 1::2] - x[..., 1::2, 0::2] + x[..., 1::2, 1::2]) / 2.0
-    return float(hh.abs().median()) / MAD_TO_SIGMA
-
-
 def build_operator(obs: Observation) -> ForwardModel:
     """The forward model of one observation (blur, then downsample, then mask).
 
@@ -156,16 +145,19 @@ def build_operator(obs: Observation) -> ForwardModel:
     if obs.task in required and required[obs.task][1] is None:
         raise FitError(f"task {obs.task!r} needs a {required[obs.task][0]}")
     ops: list[ForwardModel] = []
-    if obs.kernel is not None:
-        ops.append(Blur(obs.kernel))
-    if obs.scale is not None:
-        ops.append(Downsample(obs.scale, obs.downsampler))
+    try:
+        if obs.kernel is not None:
+            ops.append(Blur(obs.kernel))
+        if obs.scale is not None:
+            ops.append(Downsample(obs.scale, obs.downsampler))
+        if obs.mask is not None:
+            ops.append(Mask(obs.mask))
+    except ForwardModelError as exc:
+        raise FitError(f"{obs.task}: {exc}") from None
     if obs.mask is not None:
-        mask = Mask(obs.mask)
-        c, hw = image.shape[1], tuple(image.shape[-2:])
-        if tuple(mask.mask.shape[-2:]) != hw or mask.mask.shape[1] not in (1, c):
-            raise FitError(f"inpaint: mask shape {tuple(obs.mask.shape)} does not match the image (1, {c}, {hw[0]}, {hw[1]})")
-        ops.append(mask)
+        m, c, hw = ops[-1].loss_mask(), image.shape[1], tuple(image.shape[-2:])
+        if tuple(m.shape[-2:]) != hw or m.shape[1] not in (1, c):
+            raise FitError(f"{obs.task}: mask shape {tuple(obs.mask.shape)} does not match the image (1, {c}, {hw[0]}, {hw[1]})")
     return Chain(ops) if ops else Identity()
 
 
@@ -184,13 +176,15 @@ def _resolve_terms(observations: list[Observation], device: torch.device) -> tup
     channels = {o.image.shape[1] for o in observations}
     if len(channels) != 1:
         raise FitError(f"observations have different channel counts: {sorted(channels)}")
-    canvases = {op.render_size(tuple(o.image.shape[-2:])) for o, op in zip(observations, ops)}
+    canvases = {op.render_size(tuple(o.image.shape[-2:])) for o, op in zip(observations, ops, strict=True)}
     if len(canvases) != 1:
         raise FitError(f"observations need different canvases {sorted(canvases)} (HxW); make their sizes and scales agree")
     joint = len(observations) > 1
     terms = []
-    for obs, op in zip(observations, ops):
-        weight = obs.weight if obs.weight is not None else (DEFAULT_JOINT_DENOISE_WEIGHT if obs.task == "denoise" and joint else 1.0)
+    for obs, op in zip(observations, ops, strict=True):
+        weight = obs.weight
+        if weight is None:
+            weight = DEFAULT_JOINT_DENOISE_WEIGHT if obs.task == "denoise" and joint else 1.0
         if not (math.isfinite(weight) and weight >= 0):
             raise FitError(f"{obs.task}: weight must be a finite number >= 0, got {weight!r}")
         mask = op.loss_mask()
@@ -200,34 +194,9 @@ def _resolve_terms(observations: list[Observation], device: torch.device) -> tup
     return terms, canvases.pop()
 
 
-def values_to_image(values: torch.Tensor, hw: tuple[int, int]) -> torch.Tensor:
-    """SIREN outputs ``(H*W, C)`` on ``[-1, 1]`` to an image ``(1, C, H, W)`` on ``[0, 1]`` (not clipped)."""
-    return (values.float() * 0.5 + 0.5).t().reshape(1, -1, hw[0], hw[1])
-
-
-def render(model: Siren, size: tuple[int, int], *, extent: tuple[float, float] | None = None,
-           chunk: int = RENDER_CHUNK, autocast_dtype: torch.dtype | None = None) -> torch.Tensor:
-    """Render a fitted SIREN on an ``H x W`` grid of pixel centres over its extent.
-
-    Args:
-        model: fitted SIREN (its ``extent`` buffer gives the continuous extent).
-        size: output ``(H, W)``.
-        extent: override of the half-extents ``(ey, ex)``.
-        chunk: coordinates evaluated at once (bounds memory).
-        autocast_dtype: e.g. ``torch.bfloat16`` for the hidden layers; None for fp32.
-
-    Returns:
-        ``(1, C, H, W)`` float32 image clipped to ``[0, 1]``, on the model's device.
-    """
-    h, w = int(size[0]), int(size[1])
-    if h <= 0 or w <= 0 or chunk <= 0:
-        raise FitError(f"render size and chunk must be positive, got {h}x{w}, chunk {chunk}")
-    device = model.extent.device
-    ext = tuple(model.extent.tolist()) if extent is None else extent
-    coords = linr_coords(h, w, extent=ext, device=device)
-    with torch.no_grad(), torch.autocast(device.type, dtype=autocast_dtype or torch.bfloat16, enabled=autocast_dtype is not None):
-        values = torch.cat([model(part).float() for part in coords.split(chunk)])
-    return values_to_image(values, (h, w)).clamp_(0.0, 1.0)
+def _autocast(device: torch.device, dtype: torch.dtype | None) -> torch.autocast:
+    """Autocast to ``dtype`` on ``device``; disabled for None."""
+    return torch.autocast(device.type, dtype=dtype or torch.bfloat16, enabled=dtype is not None)
 
 
 def _psnr(image: torch.Tensor, reference: torch.Tensor) -> float:
@@ -237,19 +206,20 @@ def _psnr(image: torch.Tensor, reference: torch.Tensor) -> float:
 
 def _full_loss(model: Siren, coords: torch.Tensor, canvas_hw: tuple[int, int], terms: list[_Term],
                autocast_dtype: torch.dtype | None) -> tuple[torch.Tensor, list[torch.Tensor], torch.Tensor]:
-    with torch.autocast(coords.device.type, dtype=autocast_dtype or torch.bfloat16, enabled=autocast_dtype is not None):
+    with _autocast(coords.device, autocast_dtype):
         values = model(coords)
     canvas = values_to_image(values, canvas_hw)
     mses = [data_term(t.operator(canvas, tuple(t.observed.shape[-2:])), t.observed, t.mask) for t in terms]
-    return sum(t.weight * m for t, m in zip(terms, mses)), mses, canvas
+    return sum(t.weight * m for t, m in zip(terms, mses, strict=True)), mses, canvas
 
 
 def _batch_loss(model: Siren, coords: torch.Tensor, flat: list[tuple[torch.Tensor, torch.Tensor | None]],
                 terms: list[_Term], index: torch.Tensor, autocast_dtype: torch.dtype | None) -> torch.Tensor:
-    with torch.autocast(coords.device.type, dtype=autocast_dtype or torch.bfloat16, enabled=autocast_dtype is not None):
+    with _autocast(coords.device, autocast_dtype):
         values = model(coords[index])
     pred = values.float() * 0.5 + 0.5
-    return sum(t.weight * data_term(pred, y[index], None if m is None else m[index]) for t, (y, m) in zip(terms, flat))
+    terms_and_data = zip(terms, flat, strict=True)
+    return sum(t.weight * data_term(pred, y[index], None if m is None else m[index]) for t, (y, m) in terms_and_data)
 
 
 def _flatten(terms: list[_Term]) -> list[tuple[torch.Tensor, torch.Tensor | None]]:
@@ -356,7 +326,7 @@ def _run_fit(terms: list[_Term], canvas_hw: tuple[int, int], cfg: _Config, devic
                 loss = _batch_loss(model, coords, flat, terms, index, cfg.autocast_dtype)
         if not bool(torch.isfinite(loss)):
             raise _NonFinite(f"the loss became non-finite at step {step}")
-        noise_hit = track.noise_reached(None if mses is None else [float(m.detach()) for m in mses])
+        noise_hit = cfg.stop == "noise-level" and track.noise_reached(None if mses is None else [float(m.detach()) for m in mses])
         if final or noise_hit or step % cfg.eval_every == 0:
             stop_asked = track.record(step, loss, mses, canvas)
             noise_hit = noise_hit or track.noise_reached(track.curve[-1]["mse"])
@@ -390,7 +360,8 @@ def _finish(track: _Tracker, model: Siren, step: int, reason: str, seconds: floa
                      cfg.noise_sigma, settings)
 
 
-def _check_reference(reference: torch.Tensor | None, channels: int, out_hw: tuple[int, int], device: torch.device) -> torch.Tensor | None:
+def _check_reference(reference: torch.Tensor | None, channels: int, out_hw: tuple[int, int],
+                     device: torch.device) -> torch.Tensor | None:
     if reference is None:
         return None
     expected = (1, channels, *out_hw)
@@ -409,6 +380,8 @@ def _resolve_config(observations: list[Observation], terms: list[_Term], canvas_
         raise FitError(f"steps must be an integer >= 0, got {steps!r}")
     if not (math.isfinite(opts["lr"]) and opts["lr"] > 0):
         raise FitError(f"learning rate must be positive, got {opts['lr']!r}")
+    if opts["width"] < 1 or opts["depth"] < 0:
+        raise FitError(f"width must be >= 1 and depth >= 0, got width={opts['width']} depth={opts['depth']}")
     if opts["eval_every"] < 1:
         raise FitError(f"eval_every must be at least 1, got {opts['eval_every']}")
     batch = opts["batch"]
@@ -481,7 +454,7 @@ def fit_linr(observations: list[Observation], *, out_size: tuple[int, int] | Non
                           depth=depth, seed=seed, batch=batch, reference=reference, eval_every=eval_every,
                           autocast_dtype=autocast_dtype, stop=stop, noise_sigma=noise_sigma, callback=callback)
     settings_tasks = [{"task": o.task, "size": list(o.image.shape[-2:]), "weight": t.weight, "operator": t.operator.describe()}
-                      for o, t in zip(observations, terms)]
+                      for o, t in zip(observations, terms, strict=True)]
     try:
         result = _run_fit(terms, canvas_hw, cfg, dev)
     except _NonFinite as exc:

@@ -13,10 +13,13 @@ a given size needs.
   (LINR's replication padding).
 * :class:`Chain`: several of them in order (a blurred, downsampled and masked image).
 
-Data term (LINR's): ``mean(m * (A x - y))^2`` over all elements of the observation, the
+Data term (LINR's): ``mean((m (A x - y))^2)`` over all elements of the observation, the
 masked-out ones counting in the denominator (``m = 1`` without a mask). It is an MSE on
 the ``[0, 1]`` scale, a quarter of LINR's loss on ``[-1, 1]``; Adam makes the fit
 insensitive to that constant.
+
+Noise: :func:`estimate_noise_sigma` measures the white Gaussian noise of an observation
+(Donoho's MAD rule), for LINR's reference-free stopping rule.
 """
 
 from __future__ import annotations
@@ -31,6 +34,8 @@ from srcli.errors import UsageError
 from srcli.geometry import scaled_length
 
 DOWNSAMPLE_KERNELS = ("lanczos2", "bicubic")
+#: MAD of a standard normal: median(|N(0, 1)|)
+MAD_TO_SIGMA = 0.6744897501960817
 
 
 class ForwardModelError(UsageError):
@@ -42,6 +47,8 @@ class ForwardModel:
 
     #: True when ``A`` acts on each pixel alone (random-pixel mini-batches are possible)
     pointwise = True
+    #: True when the output size differs from the canvas size
+    changes_size = False
 
     def __call__(self, image: torch.Tensor, observed_hw: tuple[int, int]) -> torch.Tensor:
         """Apply ``A``. ``image``: ``(B, C, H, W)``; returns ``(B, C, *observed_hw)``."""
@@ -82,6 +89,7 @@ class Downsample(ForwardModel):
     """
 
     pointwise = False
+    changes_size = True
 
     def __init__(self, scale: float, kernel: str = "lanczos2") -> None:
         if isinstance(scale, bool) or not isinstance(scale, (int, float)) or not math.isfinite(scale) or scale <= 0:
@@ -108,7 +116,7 @@ class Mask(ForwardModel):
 
     Args:
         mask: ``(H, W)``, ``(1 or C, H, W)`` or ``(1, 1 or C, H, W)``, boolean or with
-            values in ``[0, 1]`` (fractional values weight the data term).
+            values in ``[0, 1]`` (a fractional value scales that residual).
     """
 
     def __init__(self, mask: torch.Tensor) -> None:
@@ -175,22 +183,26 @@ class Blur(ForwardModel):
 
 
 class Chain(ForwardModel):
-    """Operators applied in order; the canvas is what the first one needs.
+    """Operators applied in order (typically blur, downsample, mask).
 
-    Only the last operator may change the size or mask (typical order: blur, downsample,
-    mask); the intermediate sizes are the canvas size.
+    At most one of them may change the size; the operators before it work at the canvas
+    size, those after it at the observed size.
     """
 
     def __init__(self, operators: list[ForwardModel]) -> None:
         if not operators:
             raise ForwardModelError("a chain needs at least one operator")
+        if sum(op.changes_size for op in operators) > 1:
+            raise ForwardModelError("a chain may hold only one size-changing operator")
         self.operators = list(operators)
         self.pointwise = all(op.pointwise for op in self.operators)
+        self.changes_size = any(op.changes_size for op in self.operators)
 
     def __call__(self, image: torch.Tensor, observed_hw: tuple[int, int]) -> torch.Tensor:
-        for op in self.operators[:-1]:
-            image = op(image, tuple(image.shape[-2:]))
-        return self.operators[-1](image, observed_hw)
+        for op in self.operators:
+            image = op(image, observed_hw if op.changes_size else tuple(image.shape[-2:]))
+        _check_same_size(image, observed_hw, self.describe())
+        return image
 
     def render_size(self, observed_hw: tuple[int, int]) -> tuple[int, int]:
         for op in reversed(self.operators):
@@ -269,3 +281,25 @@ def parse_blur_kernel(spec: str) -> torch.Tensor:
     if not np.isfinite(array).all() or total <= 0:
         raise ForwardModelError(f"blur kernel {path} must be finite with a positive sum (got sum {total:g})")
     return torch.from_numpy(array / total).float()
+
+
+def estimate_noise_sigma(image: torch.Tensor) -> float:
+    """Donoho's robust estimate of white Gaussian noise: ``median(|HH|) / 0.6745``.
+
+    ``HH`` is the finest diagonal subband of the orthonormal Haar transform,
+    ``(a - b - c + d) / 2`` on each 2x2 block; natural images are nearly flat there, so
+    its median absolute value measures the noise. All channels are pooled.
+
+    Args:
+        image: ``(B, C, H, W)``, ``(C, H, W)`` or ``(H, W)`` with ``H, W >= 2``.
+
+    Returns:
+        The standard deviation on the image's scale.
+    """
+    x = image.detach().float()
+    if x.dim() < 2 or x.shape[-1] < 2 or x.shape[-2] < 2:
+        raise ForwardModelError(f"noise estimation needs an image of at least 2x2 pixels, got shape {tuple(image.shape)}")
+    h, w = x.shape[-2] // 2 * 2, x.shape[-1] // 2 * 2
+    x = x[..., :h, :w]
+    hh = (x[..., 0::2, 0::2] - x[..., 0::2, 1::2] - x[..., 1::2, 0::2] + x[..., 1::2, 1::2]) / 2.0
+    return float(hh.abs().median()) / MAD_TO_SIGMA

@@ -1,0 +1,142 @@
+"""CLI tests for `srcli train`: bad usage (exit 2, one line), a tiny run, --resume, Ctrl-C."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+import pytest
+import typer
+from PIL import Image
+from typer.testing import CliRunner
+
+from srcli.cli.train import train_command
+
+app = typer.Typer()
+app.command("train")(train_command)
+
+
+@app.callback()
+def _root() -> None:
+    """Test app holding only `train` (the real app registers it in cli/app.py)."""
+
+
+runner = CliRunner()
+TINY = ["--model-args", '{"encoder_args": {"n_feats": 8, "n_blocks": 1}, "hidden_dims": [16]}', "--lr-size", "8",
+        "--queries", "16", "--batch-size", "2", "--scale-max", "3", "--workers", "0", "--precision", "fp32",
+        "--threads", "1", "--log-every", "1"]
+
+
+def invoke(*args):
+    return runner.invoke(app, ["train", *[str(a) for a in args]])
+
+
+@pytest.fixture()
+def data(tmp_path):
+    (tmp_path / "train").mkdir()
+    rng = np.random.default_rng(0)
+    for i, (h, w) in enumerate([(30, 40), (36, 28)]):
+        Image.fromarray(rng.integers(0, 256, (h, w, 3), dtype=np.uint8)).save(tmp_path / "train" / f"{i}.png")
+    return tmp_path / "train"
+
+
+def assert_usage_error(result, text):
+    assert result.exit_code == 2, result.output
+    assert text in result.output and "Traceback" not in result.output
+    lines = [line for line in result.output.splitlines() if "error" in line]
+    assert len(lines) == 1, result.output
+
+
+def test_missing_and_empty_data_folders(tmp_path):
+    assert_usage_error(invoke(tmp_path / "nope", "--out", tmp_path / "run"), "training folder not found")
+    (tmp_path / "empty").mkdir()
+    assert_usage_error(invoke(tmp_path / "empty", "--out", tmp_path / "run"), "no images in training folder")
+    assert_usage_error(invoke("--out", tmp_path / "run"), "at least one training image folder")
+    assert not (tmp_path / "run").exists()
+
+
+def test_unknown_and_untrainable_models(data, tmp_path):
+    assert_usage_error(invoke(data, "--out", tmp_path / "r", "--model", "nope"), "unknown model 'nope'")
+    assert_usage_error(invoke(data, "--out", tmp_path / "r", "--model", "bicubic"), "cannot be trained")
+    assert_usage_error(invoke(data, "--out", tmp_path / "r", "--model-args", "[1]"), "--model-args must be a JSON object")
+    assert_usage_error(invoke(data, "--out", tmp_path / "r", "--model-args", '{"hidden_dims": []}'), "bad --model-args for liif")
+    assert_usage_error(invoke(data, "--out", tmp_path / "r", "--model-args", '{"width": 3}'), "bad --model-args for liif")
+
+
+@pytest.mark.parametrize("args, message", [
+    (["--steps", "0"], "--steps must be at least 1"),
+    (["--batch-size", "-3"], "--batch-size must be at least 1"),
+    (["--scale-min", "0.5"], "--scale-min must be at least 1"),
+    (["--scale-min", "3", "--scale-max", "2"], "--scale-max must be at least --scale-min"),
+    (["--queries", "5000"], "exceeds the smallest HR crop"),
+    (["--lr", "0"], "--lr must be positive"),
+    (["--sampler", "hard"], "unknown sampler 'hard'"),
+    (["--sampler-mix", "1.5"], "--sampler-mix must be in [0, 1]"),
+    (["--val-scales", "2,x"], "--val-scales must be positive integers"),
+    (["--workers", "-1"], "--workers must be at least 0"),
+    (["--precision", "fp64"], "unknown precision"),
+])
+def test_bad_numbers_and_names(data, tmp_path, args, message):
+    assert_usage_error(invoke(data, "--out", tmp_path / "r", *args), message)
+
+
+def test_non_numbers_are_usage_errors(data, tmp_path):
+    result = invoke(data, "--out", tmp_path / "r", "--steps", "many")
+    assert result.exit_code == 2 and "Invalid value for '--steps'" in result.output
+
+
+def test_missing_out_and_bad_resume(data, tmp_path):
+    assert_usage_error(invoke(data), "give --out RUN_DIR")
+    assert_usage_error(invoke("--resume", tmp_path), "nothing to resume")
+
+
+def test_tiny_run_then_resume_longer(data, tmp_path):
+    run = tmp_path / "run"
+    result = invoke(data, "--out", run, "--steps", "2", "--json", *TINY)
+    assert result.exit_code == 0, result.output
+    summary = json.loads(result.stdout)
+    assert summary["step"] == 2 and summary["interrupted"] is None and summary["runtime"]["precision"] == "fp32"
+    assert {p.name for p in run.iterdir()} == {"best.pt", "last.pt", "state.pt", "log.jsonl"}
+    assert "trained to step 2" in result.stderr
+    assert_usage_error(invoke(data, "--out", run, *TINY), "already holds a training run")
+    assert_usage_error(invoke("--resume", run, "--batch-size", "4"), "--batch-size cannot change")
+    result = invoke("--resume", run, "--steps", "3", "--json", "--threads", "1")
+    assert result.exit_code == 0, result.output
+    assert json.loads(result.stdout)["step"] == 3
+    log = [json.loads(line) for line in (run / "log.jsonl").read_text().splitlines()]
+    assert [(r["kind"], r["step"]) for r in log] == [("start", 0), ("train", 1), ("train", 2), ("start", 2), ("train", 3)]
+
+
+APP_SCRIPT = """
+import sys
+sys.path.insert(0, {tests!r})
+from test_cli_train import app
+app(["train", *sys.argv[1:]], prog_name="srcli")
+"""
+
+
+@pytest.mark.slow
+def test_ctrl_c_saves_state_and_exits_130(data, tmp_path):
+    run = tmp_path / "run"
+    script = APP_SCRIPT.format(tests=str(Path(__file__).parent))
+    env = {**os.environ, "PYTHONPATH": str(Path(__file__).resolve().parents[1] / "src"), "OMP_NUM_THREADS": "1"}
+    args = [str(data), "--out", str(run), "--steps", "100000", *TINY[:-4], "--workers", "2", "--log-every", "1"]
+    proc = subprocess.Popen([sys.executable, "-c", script, *args], env=env, stderr=subprocess.PIPE, text=True,
+                            start_new_session=True)
+    deadline = time.time() + 120
+    while time.time() < deadline and not ((run / "log.jsonl").exists() and (run / "log.jsonl").read_text().count("\n") >= 3):
+        time.sleep(0.2)
+    os.killpg(proc.pid, signal.SIGINT)  # Ctrl-C reaches the whole group, data workers included
+    _, err = proc.communicate(timeout=120)
+    assert proc.returncode == 130, err[-2000:]
+    assert "state saved" in err and "--resume" in err and "Traceback" not in err
+    import torch
+
+    state = torch.load(run / "state.pt", weights_only=True)
+    assert state["step"] >= 2 and (run / "last.pt").exists()
