@@ -10,9 +10,10 @@ _srcli() {
     --task) COMPREPLY=( $(compgen -W "upscale points fit" -- "$cur") ); return ;;
   esac
   case "$cmd" in
-    "") COMPREPLY=( $(compgen -W "bench completions from-points inpaint models sample-points train upscale --help --version" -- "$cur") ); return ;;
+    "") COMPREPLY=( $(compgen -W "bench completions fit-linr from-points inpaint models sample-points train upscale --help --version" -- "$cur") ); return ;;
     bench) opts="--help -h" ;;
     completions) opts="--help -h" ;;
+    fit-linr) opts="--help -h" ;;
     from-points) opts="--output -o --size --scale -s --extent --source-size --method --weights --value-range --drop-outside --reference --format -f --bit-depth --overwrite --skip-existing --device --precision --threads --report --json --quiet -q --help -h" ;;
     inpaint) opts="--output -o --mask --invert-mask --missing-value --drop --seed --scale -s --method --weights --steps --reference --recursive -r --suffix --format -f --bit-depth --overwrite --skip-existing --device --precision --threads --report --json --quiet -q --help -h" ;;
     models) opts="--task --json --help -h" ;;

@@ -2,6 +2,7 @@
 complete -c srcli -f -n '__fish_use_subcommand' -l version -d 'Show the version and exit.'
 complete -c srcli -f -n '__fish_use_subcommand' -a bench -d 'Benchmarks: quality tables (PSNR/SSIM/LR-PSNR), speed tables, crop grids.'
 complete -c srcli -f -n '__fish_use_subcommand' -a completions -d 'Print a shell completion script (e.g. `srcli completions bash > ~/.local/share/bash-completion/completions/srcli`).'
+complete -c srcli -f -n '__fish_use_subcommand' -a fit-linr -d 'Restore one image by fitting a SIREN to it (LINR): denoise, super-resolve, inpaint, deblur, jointly. \'srcli fit-linr IMAGE ...\' is \'srcli fit-linr fit IMAGE ...\'.'
 complete -c srcli -f -n '__fish_use_subcommand' -a from-points -d 'Render an image from scattered points (x, y, values), at any size.'
 complete -c srcli -f -n '__fish_use_subcommand' -a inpaint -d 'Fill missing pixels (and optionally upscale) through the known pixels as scattered points.'
 complete -c srcli -f -n '__fish_use_subcommand' -a models -d 'List the models srcli knows, with parameters, shipped weights and model cards.'
@@ -10,6 +11,7 @@ complete -c srcli -f -n '__fish_use_subcommand' -a train -d 'Train an arbitrary-
 complete -c srcli -f -n '__fish_use_subcommand' -a upscale -d 'Upscale images to any scale or size (LIIF family or classical kernels).'
 complete -c srcli -n '__fish_seen_subcommand_from bench' -l help -s h -d 'Show help and exit.'
 complete -c srcli -n '__fish_seen_subcommand_from completions' -l help -s h -d 'Show help and exit.'
+complete -c srcli -n '__fish_seen_subcommand_from fit-linr' -l help -s h -d 'Show help and exit.'
 complete -c srcli -n '__fish_seen_subcommand_from from-points' -l output -s o -r -d 'Output image (one input), folder, or - for PNG on stdout. Default: <stem>.png next to each input.'
 complete -c srcli -n '__fish_seen_subcommand_from from-points' -l size -r -d 'Exact output size WxH.'
 complete -c srcli -n '__fish_seen_subcommand_from from-points' -l scale -s s -r -d 'Output side = round(scale * extent side).'
@@ -126,4 +128,4 @@ complete -c srcli -n '__fish_seen_subcommand_from upscale' -l report -r -d 'Writ
 complete -c srcli -n '__fish_seen_subcommand_from upscale' -l json -d 'Print the JSON report on stdout.'
 complete -c srcli -n '__fish_seen_subcommand_from upscale' -l quiet -s q -d 'No progress bar.'
 complete -c srcli -n '__fish_seen_subcommand_from upscale' -l help -s h -d 'Show help and exit.'
-# subcommands: bench completions from-points inpaint models sample-points train upscale
+# subcommands: bench completions fit-linr from-points inpaint models sample-points train upscale

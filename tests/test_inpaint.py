@@ -10,10 +10,9 @@ import pytest
 from srcli.errors import UsageError
 from srcli.io.images import Image
 from srcli.io.points import PointsError, read_points
-from srcli.tasks.inpaint import (
-    check_common, drop_pixels, inpaint_array, known_pixels, parse_extent, parse_missing_value, points_output_size,
-    reference_metrics, resolve_method, sample_points_file, stored_values,
-)
+from srcli.tasks.inpaint import drop_pixels, inpaint_array, known_pixels, parse_missing_value
+from srcli.tasks.outputs import check_common, reference_metrics, stored_values
+from srcli.tasks.points_files import parse_extent, points_output_size, resolve_method, sample_points_file
 
 
 def ramp(h: int, w: int) -> np.ndarray:

@@ -16,7 +16,6 @@ import tifffile
 import torch
 from PIL import ImageCms
 
-from srcli.io import images
 from srcli.io.images import FORMATS, Image, ImageError, format_for, read_image, write_image
 
 ICC = ImageCms.ImageCmsProfile(ImageCms.createProfile("sRGB")).tobytes()

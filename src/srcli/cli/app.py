@@ -17,6 +17,7 @@ from typer.core import TyperGroup
 from srcli import __version__
 from srcli.cli.bench import bench_app
 from srcli.cli.completion import completions_command
+from srcli.cli.fit_linr import fit_linr_app
 from srcli.cli.inpaint import inpaint_command
 from srcli.cli.models import models_command
 from srcli.cli.points import from_points_command, sample_points_command
@@ -86,6 +87,7 @@ app.add_typer(bench_app, name="bench")
 app.command("from-points", no_args_is_help=True)(from_points_command)
 app.command("sample-points", no_args_is_help=True)(sample_points_command)
 app.command("inpaint", no_args_is_help=True)(inpaint_command)
+app.add_typer(fit_linr_app, name="fit-linr")
 
 
 def main() -> None:

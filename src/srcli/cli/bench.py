@@ -66,7 +66,8 @@ def print_means(means: list[dict[str, Any]], setting_name: str, metrics: list[st
         text = column in ("dataset", "model")
         table.add_column(column, justify="left" if text else "right", no_wrap=text)
     for row in means:
-        cells = [row["dataset"], row["model"], f"{row[setting_name]:g}", str(row["images"])]
+        setting = row[setting_name]
+        cells = [row["dataset"], row["model"], f"{setting:g}" if isinstance(setting, float) else str(setting), str(row["images"])]
         cells += [_fmt(row.get(m), METRIC_DIGITS.get(m, 4)) for m in metrics]
         cells += [f"{row['gain_db']:+.2f}" if "gain_db" in row else "-"] if has_gain else []
         table.add_row(*cells, _fmt(row.get("seconds"), 3))
@@ -95,11 +96,12 @@ def print_gains(gains: dict[str, dict[str, float]], baseline: str | None, rankin
 def quality_command(
     datasets: Annotated[list[str], typer.Argument(help="Dataset folders of ground-truth images.", show_default=False)],
     model: Annotated[str, typer.Option("--model", "-m", help="Comma-separated models, e.g. bicubic,lanczos3,liif.")] = "bicubic",
-    scale: Annotated[str, typer.Option("--scale", "--setting", "-s", help="Comma-separated scales (>= 1), e.g. 2,3,4,2.5,6 (other tasks: their settings).")] = "2,3,4",
+    scale: Annotated[Optional[str], typer.Option("--scale", "--ratio", "--drop", "--case", "--setting", "-s", help="Comma-separated settings of the task: scales (>= 1) for upscale (default 2,3,4), sample ratios for points (default 0.2), missing fractions for inpaint (default 0.5,0.8), cases for linr (default sr:4).", show_default=False)] = None,
     metrics: Annotated[Optional[str], typer.Option("--metrics", help="Comma-separated: psnr, ssim, lr-psnr (default psnr,ssim).")] = None,
     y_channel: Annotated[bool, typer.Option("--y/--rgb", help="Y channel of BT.601 (the protocol) or all RGB channels.")] = True,
     quantize: Annotated[bool, typer.Option("--quantize/--no-quantize", help="Round the LR input to 8 bits, as a stored PNG.")] = True,
-    task: Annotated[str, typer.Option("--task", help="Bench task (upscale).")] = "upscale",
+    task: Annotated[str, typer.Option("--task", help="Bench task: upscale, points (from scattered samples), inpaint (missing pixels), linr (one SIREN fitted per image).")] = "upscale",
+    irregular: Annotated[Optional[bool], typer.Option("--irregular/--regular", help="points: fractional sample positions (values interpolated) or integer pixel positions.", show_default=False)] = None,
     opt: Annotated[Optional[list[str]], typer.Option("--opt", help="Task option KEY=VALUE (repeatable).", show_default=False)] = None,
     weights: WeightsOpt = None,
     max_images: Annotated[Optional[int], typer.Option("--max-images", help="Only the first N images of each folder.")] = None,
@@ -132,8 +134,13 @@ def quality_command(
 
     if report:
         check_report_path(report)
+    bench_task = get_bench_task(task)
     options: dict[str, Any] = {k: v for k, v in (("y_channel", y_channel), ("quantize", quantize))
-                               if k in get_bench_task(task).options}
+                               if k in bench_task.options}
+    if irregular is not None:
+        if "irregular" not in bench_task.options:
+            raise UsageError(f"--irregular/--regular are options of --task points, not of --task {task}")
+        options["irregular"] = irregular
     options.update(parse_pairs(opt, "--opt"))
     if plot:
         require_matplotlib()
@@ -147,7 +154,7 @@ def quality_command(
 
     try:
         result_report, result, plan = bench_quality(
-            datasets, models=model, settings=scale, task=task, metrics=metrics, options=options,
+            datasets, models=model, settings=scale or bench_task.default_settings, task=task, metrics=metrics, options=options,
             weights=parse_pairs(weights, "--weights"), device=device, precision=precision, threads=threads,
             tile=tile, chunk=chunk, max_images=max_images, seed=seed, progress_factory=progress_factory)
     finally:

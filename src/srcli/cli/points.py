@@ -1,7 +1,7 @@
 """``srcli from-points`` and ``srcli sample-points``: parse, call one library function, print.
 
-The work is done by :func:`srcli.tasks.inpaint.from_points_files` and
-:func:`srcli.tasks.inpaint.sample_points_file`.
+The work is done by :func:`srcli.tasks.points_files.from_points_files` and
+:func:`srcli.tasks.points_files.sample_points_file`.
 """
 
 from __future__ import annotations
@@ -55,7 +55,7 @@ def from_points_command(
       cat pts.csv | srcli from-points - --source-size 640x480 -o out.png --reference photo.png --json
     """
     from srcli.io.reports import check_report_path
-    from srcli.tasks.inpaint import FromPointsOptions, from_points_files
+    from srcli.tasks.points_files import FromPointsOptions, from_points_files
 
     if report:
         check_report_path(report)
@@ -108,7 +108,7 @@ def sample_points_command(
       srcli sample-points photo.png --ratio 0.4 --irregular -o - | srcli from-points - -o back.png
     """
     from srcli.io.reports import check_report_path, make_report
-    from srcli.tasks.inpaint import sample_points_file
+    from srcli.tasks.points_files import sample_points_file
 
     if report:
         check_report_path(report)

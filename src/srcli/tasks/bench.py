@@ -76,6 +76,7 @@ class BenchTask:
         baseline: method the gain columns and the dataset ranking compare against.
         options: default task options; ``--opt KEY=VALUE`` overrides them (same type).
         describe_observation: ``observation -> dict`` of row columns (sizes, ...).
+        default_settings: the settings list used when none is given.
     """
 
     name: str
@@ -91,11 +92,12 @@ class BenchTask:
     baseline: str | None = None
     options: dict[str, Any] = field(default_factory=dict)
     describe_observation: Callable[[Observation], dict[str, Any]] = lambda obs: {}
+    default_settings: str = ""
 
 
 _BENCH_TASKS: dict[str, BenchTask] = {}
 #: modules that register further bench tasks when imported (missing ones are skipped)
-BENCH_TASK_MODULES: tuple[str, ...] = ()
+BENCH_TASK_MODULES: tuple[str, ...] = ("srcli.tasks.bench_points", "srcli.tasks.bench_linr")
 
 
 def register_bench_task(task: BenchTask) -> BenchTask:
@@ -243,6 +245,7 @@ UPSCALE_TASK = register_bench_task(BenchTask(
     options={"quantize": True, "y_channel": True, "clamp": True},
     describe_observation=lambda obs: {"lr_size": [obs["lr"].shape[-1], obs["lr"].shape[-2]],
                                       "hr_size": [obs["hr_size"][1], obs["hr_size"][0]]},
+    default_settings="2,3,4",
 ))
 
 

@@ -69,7 +69,7 @@ def to_tensor(image: np.ndarray) -> torch.Tensor:
 
 def load_method(name: str, weights: str | None, methods: tuple[str, ...]) -> tuple[str, Any]:
     """``(name, points network or None)``; UsageError for unknown names and ``isp`` without weights."""
-    from srcli.tasks.inpaint import load_points_model
+    from srcli.tasks.points_files import load_points_model
 
     if name not in methods:
         raise UsageError(f"unknown method {name!r} for this bench task; use {', '.join(methods)}")
@@ -138,6 +138,7 @@ POINTS_TASK = register_bench_task(BenchTask(
     default_metrics=("psnr", "ssim"),
     baseline="linear",
     options={"irregular": False},
+    default_settings="0.2",
     describe_observation=lambda obs: {"points": len(obs["points"]), "size": [obs["hw"][1], obs["hw"][0]]},
 ))
 
@@ -154,6 +155,7 @@ INPAINT_TASK = register_bench_task(BenchTask(
     default_metrics=("psnr", "ssim"),
     baseline="linear",
     options={"linr_steps": 500},
+    default_settings="0.5,0.8",
     describe_observation=lambda obs: {"known": int(obs["known"].sum()),
                                       "size": [obs["known"].shape[1], obs["known"].shape[0]]},
 ))

@@ -115,8 +115,6 @@ def _output_size(size: tuple[int, int] | None, extent: Extent) -> tuple[int, int
 
 def _render_network(model: Any, points: PointSet, size: tuple[int, int], extent: Extent,
                     runtime: Runtime | None, patch_points: int, overlap: int) -> np.ndarray:
-    import torch
-
     from srcli.models.points import render_points
 
     if runtime is not None:

@@ -1,6 +1,4 @@
-"""Inpainting through scattered points (``srcli inpaint``), and the file pipelines of
-``srcli from-points`` and ``srcli sample-points`` (:func:`from_points_files`,
-:func:`sample_points_file`; the rendering itself is :mod:`srcli.tasks.from_points`).
+"""Inpainting through scattered points (``srcli inpaint``).
 
 Which pixels are missing comes from exactly one source (:func:`known_pixels`):
 
@@ -23,10 +21,7 @@ Methods: ``isp`` (the points network), ``nearest``, ``linear``, ``cubic``, ``rbf
 pixels are copied into the output unchanged. ``auto`` is ``isp`` when its weights ship
 or are given, else ``linear`` (as ``upscale`` picks the best shipped model).
 
-Metrics against a reference (PSNR and SSIM of the colour channels, peak 1, whole image,
-float64, :mod:`srcli.metrics`) use the output as its file stores it (rounded to the bit
-depth; lossy JPEG/WebP coding not included) and integer references as exact ``k / 255``
-or ``k / 65535``, so any tool comparing the two files finds the same figures.
+Metrics against a reference follow :mod:`srcli.tasks.outputs`.
 """
 
 from __future__ import annotations
@@ -34,14 +29,18 @@ from __future__ import annotations
 import math
 import time
 from dataclasses import dataclass
-from pathlib import Path
 from typing import TYPE_CHECKING, Any, Callable
 
 import numpy as np
 
 from srcli.errors import UsageError
-from srcli.io.paths import STDIO, Job, plan_jobs
+from srcli.io.paths import Job, plan_jobs
 from srcli.tasks.batch import BatchResult, run_batch
+from srcli.tasks.outputs import (
+    BIT_DEPTHS, check_common, colour, exact_pixels, output_format, reference_metrics, stored_values, summarise,
+    write_output,
+)
+from srcli.tasks.points_files import METHODS, load_points_model, resolve_method
 
 if TYPE_CHECKING:
     import torch
@@ -49,107 +48,8 @@ if TYPE_CHECKING:
     from srcli.device import Runtime
     from srcli.io.images import Image
 
-METHODS = ("auto", "isp", "linear", "cubic", "nearest", "rbf", "linr")
-BIT_DEPTHS = {"keep": None, "auto": None, "8": "uint8", "16": "uint16", "32": "float32"}
-_EIGHT_BIT_FORMATS = {"JPEG", "WEBP", "BMP"}
-
-
-def resolve_method(method: str, weights: str | None, *, allowed: tuple[str, ...] = METHODS) -> str:
-    """``auto`` is ``isp`` when ``weights`` are given or the isp-points model ships weights, else ``linear``.
-
-    Raises:
-        UsageError: a method not in ``allowed``.
-    """
-    if method not in allowed:
-        raise UsageError(f"unknown method {method!r}; use one of {', '.join(allowed)}")
-    if method != "auto":
-        return method
-    from srcli.registry import get_entry
-
-    return "isp" if weights is not None or get_entry("isp-points").has_weights else "linear"
-
-
-def load_points_model(method: str, weights: str | None) -> torch.nn.Module | None:
-    """The points network for ``isp`` (None for other methods).
-
-    Raises:
-        UsageError: ``isp`` without ``weights`` while no weights ship; weights for a classical method.
-        RegistryError: an unreadable checkpoint or one holding another model.
-    """
-    from srcli.registry import get_entry, load_model
-
-    if method != "isp":
-        if weights is not None:
-            raise UsageError(f"--weights is for --method isp; method {method!r} has no weights")
-        return None
-    if weights is None and not get_entry("isp-points").has_weights:
-        raise UsageError("method isp needs trained weights and the isp-points model ships none yet: pass "
-                         "--weights RUN_DIR/best.pt (from `srcli train`) or use --method linear")
-    model, _card = load_model("isp-points", weights)
-    return model
-
-
-def colour(pixels: np.ndarray) -> np.ndarray:
-    """The colour channels of ``(H, W, C)`` pixels (alpha of C = 2 or 4 dropped)."""
-    return pixels[:, :, :-1] if pixels.shape[2] in (2, 4) else pixels
-
-
-def stored_values(pixels: np.ndarray, bit_depth: str, fmt: str) -> np.ndarray:
-    """``pixels`` as a file of ``fmt`` (``"PNG"``, ...) at ``bit_depth`` holds them (8 bits for JPEG/WebP/BMP)."""
-    depth = "uint8" if fmt in _EIGHT_BIT_FORMATS else bit_depth
-    if depth == "float32":
-        return pixels.astype(np.float32)
-    peak = np.float32(255 if depth == "uint8" else 65535)  # float32 products, as the image writer rounds them
-    levels = np.rint(np.clip(np.nan_to_num(pixels.astype(np.float32), nan=0.0), 0, 1) * peak)
-    return levels.astype(np.float64) / float(peak)
-
-
-def exact_pixels(image: Image) -> np.ndarray:
-    """The pixels of an integer image as exact float64 ``k / 255`` or ``k / 65535`` (float images as stored)."""
-    if image.bit_depth == "float32":
-        return image.pixels.astype(np.float64)
-    peak = 255.0 if image.bit_depth == "uint8" else 65535.0
-    return np.rint(image.pixels.astype(np.float64) * peak) / peak
-
-
-def reference_metrics(output: np.ndarray, reference: np.ndarray) -> dict[str, float]:
-    """PSNR (dB) and SSIM of the colour channels, peak 1, whole image (SSIM needs sides >= 11).
-
-    Raises:
-        UsageError: sizes or colour channel counts that differ.
-    """
-    import torch
-
-    from srcli.metrics import psnr, ssim
-
-    out, ref = colour(output), colour(reference)
-    if out.shape != ref.shape:
-        raise UsageError(f"the reference is {ref.shape[1]}x{ref.shape[0]} with {ref.shape[2]} colour channel(s), "
-                         f"the output {out.shape[1]}x{out.shape[0]} with {out.shape[2]}; they must agree")
-
-    def tensor(x: np.ndarray) -> torch.Tensor:
-        return torch.from_numpy(np.ascontiguousarray(x.transpose(2, 0, 1), dtype=np.float64))[None]
-
-    metrics = {"psnr": float(psnr(tensor(out), tensor(ref), peak=1.0)[0])}
-    if min(out.shape[:2]) >= 11:
-        metrics["ssim"] = float(ssim(tensor(out), tensor(ref), peak=1.0)[0])
-    return metrics
-
-
-def output_format(dest: str, fmt: str | None) -> str:
-    """The format name an output gets: ``fmt``, else the suffix of ``dest``, else PNG on stdout."""
-    from srcli.io.images import format_for
-
-    return format_for(dest, fmt or ("png" if dest == STDIO else None))
-
-
-def write_output(dest: str, image: Image, fmt: str | None, overwrite: bool) -> None:
-    """Write ``image`` atomically in :func:`output_format` (parent folders created)."""
-    from srcli.io.images import write_image
-
-    if dest != STDIO:
-        Path(dest).parent.mkdir(parents=True, exist_ok=True)
-    write_image(dest, image, format=output_format(dest, fmt), overwrite=overwrite)
+__all__ = ["METHODS", "InpaintOptions", "drop_pixels", "inpaint_array", "inpaint_files", "known_pixels",
+           "parse_missing_value"]
 
 
 # --------------------------------------------------------------------------- masks
@@ -320,16 +220,6 @@ class InpaintOptions:
     threads: int | None = None
 
 
-def check_common(overwrite: bool, skip_existing: bool, bit_depth: str, scale: float | None = None) -> None:
-    """Checks shared by the file commands (UsageError on conflicts and bad values)."""
-    if overwrite and skip_existing:
-        raise UsageError("--overwrite and --skip-existing conflict: give only one of them")
-    if bit_depth not in BIT_DEPTHS:
-        raise UsageError(f"unknown --bit-depth {bit_depth!r}; use {', '.join(BIT_DEPTHS)}")
-    if scale is not None and not (math.isfinite(scale) and scale > 0):
-        raise UsageError(f"--scale must be a positive number, got {scale!r}")
-
-
 def _inpaint_one(job: Job, opts: InpaintOptions, method: str, model: Any, runtime: Runtime,
                  mask: Image | None, reference: np.ndarray | None) -> dict[str, Any]:
     from srcli.io.images import Image, read_image
@@ -398,164 +288,3 @@ def inpaint_files(inputs: list[str], output: str | None, opts: InpaintOptions, *
                        method=method), result
 
 
-def summarise(result: BatchResult) -> dict[str, Any]:
-    """Counts, total seconds and mean metrics of the done rows."""
-    done = [r for r in result.rows if r["status"] == "done"]
-    summary: dict[str, Any] = {"inputs": len(result.rows), "done": len(done), "failed": result.failed,
-                               "skipped": sum(r["status"] == "skipped" for r in result.rows),
-                               "seconds": round(sum(r.get("seconds", 0.0) for r in done), 4),
-                               "interrupted": result.interrupted}
-    for metric in ("psnr", "ssim"):
-        values = [r[metric] for r in done if metric in r]
-        if values:
-            summary[f"mean_{metric}"] = sum(values) / len(values)
-    return summary
-
-
-# --------------------------------------------------------------------------- from-points and sample-points files
-
-POINT_SUFFIXES = {".csv", ".tsv", ".txt", ".npy"}
-
-
-@dataclass
-class FromPointsOptions:
-    """Everything ``srcli from-points`` asks for besides inputs and output (see the CLI help).
-
-    ``size`` and ``source_size`` are ``(W, H)``, as on the command line; ``extent`` is the
-    text ``x0,y0,x1,y1``.
-    """
-
-    size: tuple[int, int] | None = None
-    scale: float | None = None
-    extent: str | None = None
-    source_size: tuple[int, int] | None = None
-    method: str = "auto"
-    weights: str | None = None
-    value_range: str = "auto"
-    drop_outside: bool = False
-    reference: str | None = None
-    fmt: str | None = None
-    bit_depth: str = "auto"
-    overwrite: bool = False
-    skip_existing: bool = False
-    device: str = "auto"
-    precision: str = "auto"
-    threads: int | None = None
-
-
-def parse_extent(text: str) -> tuple[float, float, float, float]:
-    """``"x0,y0,x1,y1"`` -> four finite floats with x1 > x0 and y1 > y0 (UsageError otherwise)."""
-    try:
-        values = tuple(float(v) for v in text.split(","))
-    except ValueError:
-        values = ()
-    if len(values) != 4 or not all(math.isfinite(v) for v in values) or values[2] <= values[0] or values[3] <= values[1]:
-        raise UsageError(f"--extent takes x0,y0,x1,y1 with x1 > x0 and y1 > y0 (e.g. -0.5,-0.5,639.5,479.5), got {text!r}")
-    return values  # type: ignore[return-value]
-
-
-def points_output_size(size: tuple[int, int] | None, scale: float | None,
-                       extent: tuple[float, float, float, float]) -> tuple[int, int] | None:
-    """Output ``(H, W)``: ``size`` (W, H) as is, or ``floor(scale * extent side + 0.5)``; None: the default."""
-    if size is not None and scale is not None:
-        raise UsageError("--size and --scale conflict: give only one of them")
-    if size is not None:
-        return size[1], size[0]
-    if scale is None:
-        return None
-    x0, y0, x1, y1 = extent
-    return max(1, math.floor(scale * (y1 - y0) + 0.5)), max(1, math.floor(scale * (x1 - x0) + 0.5))
-
-
-def _points_one(job: Job, opts: FromPointsOptions, method: str, model: Any, runtime: Runtime,
-                reference: np.ndarray | None) -> dict[str, Any]:
-    from srcli.io.images import Image
-    from srcli.io.points import read_points, resolve_extent
-    from srcli.tasks.from_points import from_points
-
-    points = read_points(job.source, value_range=opts.value_range)
-    extent = resolve_extent(points, parse_extent(opts.extent) if opts.extent else None, opts.source_size)
-    result = from_points(points, size=points_output_size(opts.size, opts.scale, extent), extent=extent, method=method,
-                         model=model, drop_outside=opts.drop_outside, runtime=runtime)
-    depth = BIT_DEPTHS[opts.bit_depth] or ("uint16" if points.value_range == "0-65535" else "uint8")
-    h, w, c = result.image.shape
-    row: dict[str, Any] = {"points": result.points_used, "channels": c, "value_range": points.value_range,
-                           "extent": [round(v, 6) for v in result.extent], "output_size": [w, h], "method": method,
-                           "seconds": round(result.seconds, 4)}
-    if reference is not None:
-        row.update(reference_metrics(stored_values(result.image, depth, output_format(job.dest, opts.fmt)), reference))
-    write_output(job.dest, Image(result.image, depth), opts.fmt, opts.overwrite)
-    return row
-
-
-def from_points_files(inputs: list[str], output: str | None, opts: FromPointsOptions, *,
-                      report_error: Callable[[str], None] = lambda m: None,
-                      progress_factory: Callable[[int], Any] | None = None) -> tuple[dict[str, Any], BatchResult]:
-    """Render point files as images (``srcli from-points``); outputs default to ``<stem>.png``.
-
-    Returns:
-        ``(report dict, batch result)``.
-
-    Raises:
-        UsageError, ImageError, RegistryError, DeviceError: bad options or reference, before any work.
-    """
-    from srcli.device import make_runtime
-    from srcli.errors import user_error_types
-    from srcli.io.images import read_image
-    from srcli.io.points import VALUE_RANGES
-    from srcli.io.reports import make_report
-
-    check_common(opts.overwrite, opts.skip_existing, opts.bit_depth, opts.scale)
-    points_output_size(opts.size, opts.scale, (0, 0, 1, 1))
-    if opts.extent is not None:
-        parse_extent(opts.extent)
-        if opts.source_size is not None:
-            raise UsageError("--extent and --source-size conflict: give only one of them")
-    if opts.value_range != "auto" and opts.value_range not in VALUE_RANGES:
-        raise UsageError(f"unknown --value-range {opts.value_range!r}; use auto, {', '.join(VALUE_RANGES)}")
-    jobs = plan_jobs(inputs, output, suffix="", fmt=opts.fmt or "png", suffixes=POINT_SUFFIXES)
-    if opts.reference is not None and len(jobs) > 1:
-        raise UsageError("--reference compares one output: give one point file")
-    method = resolve_method(opts.method, opts.weights, allowed=METHODS[:-1])
-    model = load_points_model(method, opts.weights)
-    runtime = make_runtime(opts.device, opts.precision, opts.threads)
-    reference = exact_pixels(read_image(opts.reference)) if opts.reference is not None else None
-    progress = progress_factory(len(jobs)) if progress_factory else None
-    result = run_batch(jobs, lambda job: _points_one(job, opts, method, model, runtime, reference),
-                       overwrite=opts.overwrite, skip_existing=opts.skip_existing, report_error=report_error,
-                       progress=progress, user_errors=user_error_types())
-    return make_report("from-points", result.rows, runtime=runtime.describe(), summary=summarise(result),
-                       method=method), result
-
-
-def sample_points_file(image: str, output: str, *, ratio: float, irregular: bool = False, seed: int = 0,
-                       value_range: str = "0-1", overwrite: bool = False) -> dict[str, Any]:
-    """Sample an image file into a point file (``srcli sample-points``).
-
-    ``.npy`` writes an ``(N, 2 + C)`` array, ``.tsv`` tab-separated text, ``.csv``/``.txt``
-    and ``-`` (stdout) CSV with a ``# source-size: WxH`` line.
-
-    Returns:
-        The report row.
-
-    Raises:
-        UsageError, ImageError, PointsError: bad output name, existing output, bad image or ratio.
-    """
-    from srcli.io.images import read_image
-    from srcli.io.points import sample_points, write_points
-
-    if output != STDIO:
-        if Path(output).suffix.lower() not in POINT_SUFFIXES:
-            raise UsageError(f"point files end in {', '.join(sorted(POINT_SUFFIXES))} (or use -o - for CSV on stdout); got {output}")
-        if Path(output).exists() and not overwrite:
-            raise UsageError(f"output {output} exists; use --overwrite to replace it")
-    src = read_image(image)
-    if src.channels == 2:
-        raise UsageError(f"{image} is grey + alpha; point files hold 1 (grey), 3 (RGB) or 4 (RGBA) channels")
-    if src.bit_depth == "float32" and not (0 <= float(src.pixels.min()) and float(src.pixels.max()) <= 1):
-        raise UsageError(f"{image} holds float values outside [0, 1]; point values must lie in [0, 1]")
-    points = sample_points(src.pixels, ratio, irregular=irregular, seed=seed)
-    write_points(output, points, value_range=value_range)
-    return {"input": image, "output": output, "input_size": list(src.size), "points": len(points),
-            "channels": points.channels, "ratio": ratio, "irregular": irregular, "seed": seed,
-            "value_range": value_range}

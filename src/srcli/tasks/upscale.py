@@ -18,7 +18,6 @@ from srcli.io.paths import STDIO, Job, plan_jobs
 from srcli.tasks.batch import BatchResult, run_batch
 
 if TYPE_CHECKING:
-    import numpy as np
     import torch
 
 DEFAULT_MAX_PIXELS = 200_000_000
