@@ -20,6 +20,12 @@ def test_folder_lists_images_only(tree):
     assert len(expand_inputs([str(tree / "in")], recursive=True)) == 3
 
 
+def test_folder_with_other_suffixes(tree):
+    (tree / "in" / "pts.npy").write_bytes(b"x")
+    found = expand_inputs([str(tree / "in")], suffixes={".npy", ".txt"})
+    assert [p.split("/")[-1] for p, _ in found] == ["notes.txt", "pts.npy"]
+
+
 def test_glob_and_missing(tree):
     assert len(expand_inputs([str(tree / "in" / "**" / "*.png")])) == 2
     with pytest.raises(UsageError, match="matches no file"):

@@ -106,7 +106,7 @@ def quality_command(
     weights: WeightsOpt = None,
     max_images: Annotated[Optional[int], typer.Option("--max-images", help="Only the first N images of each folder.")] = None,
     seed: Annotated[int, typer.Option("--seed", help="Seed of random degradations.")] = 0,
-    plot: Annotated[Optional[str], typer.Option("--plot", help="Folder for PSNR-against-scale charts (needs srcli[plot]).", rich_help_panel="Output")] = None,
+    plot: Annotated[Optional[str], typer.Option("--plot", help="Folder for PSNR-against-scale charts (needs the plot extra: pip install 'srcli\\[plot]').", rich_help_panel="Output")] = None,
     tile: Annotated[Optional[int], typer.Option("--tile", help="LR tile side for learned models.", rich_help_panel="Compute")] = None,
     chunk: Annotated[Optional[int], typer.Option("--chunk", help="Queries per decoder call.", rich_help_panel="Compute")] = None,
     device: DeviceOpt = "auto",

@@ -42,9 +42,9 @@ def _has_magic(text: str) -> bool:
     return any(ch in text for ch in "*?[")
 
 
-def _images_in(folder: Path, recursive: bool) -> list[Path]:
+def _files_in(folder: Path, recursive: bool, suffixes: set[str]) -> list[Path]:
     pattern = "**/*" if recursive else "*"
-    return sorted(p for p in folder.glob(pattern) if p.is_file() and p.suffix.lower() in IMAGE_SUFFIXES)
+    return sorted(p for p in folder.glob(pattern) if p.is_file() and p.suffix.lower() in suffixes)
 
 
 def expand_inputs(inputs: list[str], *, recursive: bool = False, suffixes: set[str] | None = None) -> list[tuple[str, Path | None]]:
@@ -63,7 +63,7 @@ def expand_inputs(inputs: list[str], *, recursive: bool = False, suffixes: set[s
             continue
         path = Path(item)
         if path.is_dir():
-            files = [p for p in _images_in(path, recursive) if p.suffix.lower() in suffixes]
+            files = _files_in(path, recursive, suffixes)
             if not files:
                 hint = "" if recursive else " (use -r to descend into sub-folders)"
                 raise UsageError(f"folder {item} holds no supported input files{hint}")

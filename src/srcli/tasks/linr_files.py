@@ -98,6 +98,8 @@ def parse_observe(text: str) -> ObserveSpec:
             weight = float(last)
         except ValueError:
             return ObserveSpec(task, rest)
+        if not path:
+            raise UsageError(f"--observe {text!r} names no image; use TASK:PATH[:WEIGHT]")
         if not (math.isfinite(weight) and weight >= 0):
             raise UsageError(f"--observe weight must be a finite number >= 0, got {last!r} in {text!r}")
         return ObserveSpec(task, path, weight)
@@ -334,6 +336,7 @@ def render_fit_file(fit: str, output: str, *, size: tuple[int, int] | None = Non
     pixels = image[0].permute(1, 2, 0).float().cpu().numpy()
     seconds = time.perf_counter() - started
     write_output(output, Image(pixels, BIT_DEPTHS[bit_depth]), fmt, overwrite)
-    row = {"fit": fit, "output": output, "output_size": [w, h], "fitted_canvas": card.get("canvas"),
+    canvas = card.get("canvas")  # (H, W) in the card; rows give sizes as [W, H]
+    row = {"fit": fit, "output": output, "output_size": [w, h], "fitted_canvas": None if canvas is None else list(canvas)[::-1],
            "seconds": round(seconds, 4)}
     return make_report("fit-linr render", [row], runtime=runtime.describe(), summary={"seconds": row["seconds"]})
