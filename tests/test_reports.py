@@ -26,6 +26,14 @@ def test_csv_has_union_of_columns():
     assert rows[0]["output_size"] == "4x6" and rows[1]["psnr"] == "31.2500" and rows[0]["extra"] == ""
 
 
+def test_csv_rows_carry_device_and_precision():
+    report = make_report("x", ROWS + [{"input": "c", "device": "cuda:1"}],
+                         runtime={"device": "cpu", "precision": "bf16", "threads": 2})
+    rows = list(csv.DictReader(io.StringIO(render_report(report, "csv"))))
+    assert [(r["device"], r["precision"]) for r in rows] == [("cpu", "bf16"), ("cpu", "bf16"), ("cuda:1", "bf16")]
+    assert "threads" not in rows[0]
+
+
 def test_markdown_table():
     text = render_report(make_report("x", ROWS, summary={"mean": 1.5}), "md")
     assert "| input | psnr | output_size | extra |" in text and "- mean: 1.5000" in text

@@ -13,6 +13,8 @@ from typing import Any
 from srcli.errors import UsageError
 
 REPORT_SUFFIXES = (".json", ".csv", ".md")
+#: run-level settings repeated on every CSV line (a CSV file has no place for them otherwise)
+CSV_RUN_COLUMNS = ("device", "precision")
 
 
 def make_report(command: str, rows: list[dict[str, Any]], *, runtime: dict[str, Any] | None = None,
@@ -61,8 +63,9 @@ def _cell(value: Any) -> str:
 
 
 def to_csv(report: dict[str, Any]) -> str:
-    """One CSV line per row, columns in order of first appearance."""
-    rows = report["rows"]
+    """One CSV line per row, columns in order of first appearance, then the run's device and precision."""
+    run = {k: report[k] for k in CSV_RUN_COLUMNS if k in report}
+    rows = [{**row, **{k: v for k, v in run.items() if k not in row}} for row in report["rows"]]
     out = io.StringIO()
     writer = csv.writer(out, lineterminator="\n")
     columns = _columns(rows)

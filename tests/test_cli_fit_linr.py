@@ -1,0 +1,190 @@
+"""CLI tests for `srcli fit-linr` (fit, the default sub-command, and render) through srcli's app."""
+
+from __future__ import annotations
+
+import json
+import math
+
+import numpy as np
+import pytest
+from PIL import Image
+from typer.testing import CliRunner
+
+from srcli.cli.app import app
+
+runner = CliRunner()
+CPU = ["--threads", "1", "--device", "cpu", "--precision", "fp32"]
+TINY = ["--steps", "2", "--width", "16", "--depth", "1", *CPU]
+
+
+def invoke(*args, input=None):
+    return runner.invoke(app, [str(a) for a in args], input=input)
+
+
+def smooth(h: int = 12, w: int = 16) -> np.ndarray:
+    yy, xx = np.mgrid[0:h, 0:w]
+    return np.clip(np.stack([xx * 12, yy * 13, 100 + 4 * (xx - yy)], -1), 0, 255).astype(np.uint8)
+
+
+@pytest.fixture()
+def photo(tmp_path):
+    Image.fromarray(smooth()).save(tmp_path / "photo.png")
+    return tmp_path / "photo.png"
+
+
+@pytest.fixture()
+def noisy(tmp_path):
+    noise = np.random.default_rng(3).integers(-25, 26, (12, 16, 3))
+    Image.fromarray(np.clip(smooth().astype(int) + noise, 0, 255).astype(np.uint8)).save(tmp_path / "noisy.png")
+    return tmp_path / "noisy.png"
+
+
+def size_of(path) -> tuple[int, int]:
+    with Image.open(path) as im:
+        return im.size
+
+
+def test_denoise_default_name_json_keys(tmp_path, noisy):
+    result = invoke("fit-linr", noisy, *TINY, "--json")
+    assert result.exit_code == 0, result.output
+    report = json.loads(result.stdout)
+    out = tmp_path / "noisy_linr.png"
+    assert size_of(out) == (16, 12) and Image.open(out).mode == "RGB"
+    assert report["command"] == "fit-linr" and report["device"] == "cpu" and report["threads"] == 1
+    row = report["rows"][0]
+    assert {"inputs", "output", "output_size", "canvas", "steps", "seconds", "stop_reason", "best_step", "best_psnr",
+            "noise_sigma", "final_loss", "curve"} <= set(row)
+    assert row["inputs"][0]["task"] == "denoise" and row["output"] == str(out) and row["steps"] == 2
+    assert [e["step"] for e in row["curve"]] == [0, 2] and row["final_loss"] == row["curve"][-1]["loss"]
+    assert set(report["summary"]) == {"steps", "seconds", "stop_reason", "best_step", "psnr", "ssim"}
+    assert result.stderr == ""  # no bar when stderr is not a terminal
+
+
+def test_explicit_fit_subcommand_is_the_same(tmp_path, photo):
+    a = invoke("fit-linr", "fit", photo, *TINY, "-o", tmp_path / "a.png")
+    b = invoke("fit-linr", photo, *TINY, "-o", tmp_path / "b.png")
+    assert a.exit_code == 0 and b.exit_code == 0, a.output + b.output
+    assert (tmp_path / "a.png").read_bytes() == (tmp_path / "b.png").read_bytes()  # same seed, same fit
+
+
+@pytest.mark.parametrize("scale", [2.0, 1.7, 0.6])
+def test_sr_scale_gives_the_rounded_size(tmp_path, photo, scale):
+    result = invoke("fit-linr", photo, "--scale", scale, *TINY, "-o", tmp_path / "sr.png", "--json")
+    assert result.exit_code == 0, result.output
+    expected = (math.floor(scale * 16 + 0.5), math.floor(scale * 12 + 0.5))
+    assert size_of(tmp_path / "sr.png") == expected
+    row = json.loads(result.stdout)["rows"][0]
+    assert row["inputs"][0]["task"] == "sr" and row["output_size"] == list(expected) == row["canvas"]
+
+
+def test_size_option_renders_at_w_by_h(tmp_path, photo):
+    result = invoke("fit-linr", photo, "--size", "23x9", *TINY, "-o", tmp_path / "s.png", "--json")
+    assert result.exit_code == 0, result.output
+    assert size_of(tmp_path / "s.png") == (23, 9)
+    row = json.loads(result.stdout)["rows"][0]
+    assert row["output_size"] == [23, 9] and row["canvas"] == [16, 12]
+
+
+def test_joint_observe_and_report_file(tmp_path, noisy):
+    Image.fromarray(smooth()[::2, ::2].copy()).save(tmp_path / "low.png")
+    report = tmp_path / "r.json"
+    result = invoke("fit-linr", "--observe", f"sr:{tmp_path / 'low.png'}", "--observe", f"denoise:{noisy}:0.3",
+                    "--scale", "2", *TINY, "-o", tmp_path / "j.png", "--report", report)
+    assert result.exit_code == 0, result.output
+    assert result.stdout == "" and size_of(tmp_path / "j.png") == (16, 12)
+    data = json.loads(report.read_text())
+    assert [(i["task"], i["size"], i["weight"]) for i in data["rows"][0]["inputs"]] == [
+        ("sr", [8, 6], 1.0), ("denoise", [16, 12], 0.3)]
+    main = invoke("fit-linr", noisy, "--task", "denoise", "--observe", f"sr:{tmp_path / 'low.png'}", "--scale", "2",
+                  *TINY, "--report", tmp_path / "r.md")
+    assert main.exit_code == 0, main.output
+    assert (tmp_path / "noisy_linr.png").exists() and (tmp_path / "r.md").read_text().startswith("# srcli fit-linr")
+
+
+def test_noise_level_stop_takes_sigma_on_the_255_scale(tmp_path, noisy):
+    result = invoke("fit-linr", noisy, "--stop", "noise-level", "--noise-sigma", "255", *TINY, "-o", tmp_path / "n.png",
+                    "--json")
+    assert result.exit_code == 0, result.output
+    row = json.loads(result.stdout)["rows"][0]
+    assert row["noise_sigma"] == pytest.approx(1.0) and row["steps"] == 0 and "reached" in row["stop_reason"]
+    never = invoke("fit-linr", noisy, "--stop", "noise-level", "--noise-sigma", "0", *TINY, "-o", tmp_path / "m.png",
+                   "--json")
+    row = json.loads(never.stdout)["rows"][0]
+    assert row["noise_sigma"] == 0 and row["steps"] == 2 and "not reached" in row["stop_reason"]
+
+
+def test_stdout_image(tmp_path, photo):
+    result = invoke("fit-linr", photo, *TINY, "-o", "-")
+    assert result.exit_code == 0, result.output
+    assert result.stdout_bytes[:8] == b"\x89PNG\r\n\x1a\n"
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["photo.png"]
+
+
+def test_render_subcommand(tmp_path, photo):
+    fit = tmp_path / "fit.pt"
+    assert invoke("fit-linr", photo, *TINY, "-o", tmp_path / "o.png", "--save-fit", fit).exit_code == 0
+    result = invoke("fit-linr", "render", fit, "--size", "40x30", "-o", tmp_path / "big.png", *CPU, "--json")
+    assert result.exit_code == 0, result.output
+    assert size_of(tmp_path / "big.png") == (40, 30)
+    row = json.loads(result.stdout)["rows"][0]
+    assert row["output_size"] == [40, 30] and row["fitted_canvas"] == [16, 12] and row["fit"] == str(fit)
+    scaled = invoke("fit-linr", "render", fit, "--scale", "0.5", "-o", tmp_path / "half.png", *CPU)
+    assert scaled.exit_code == 0 and size_of(tmp_path / "half.png") == (8, 6)
+    again = invoke("fit-linr", "render", fit, "--size", "4x4", "-o", tmp_path / "big.png")
+    assert again.exit_code == 2 and "exists; use --overwrite" in again.stderr and size_of(tmp_path / "big.png") == (40, 30)
+    both = invoke("fit-linr", "render", fit, "--size", "4x4", "--scale", "2", "-o", tmp_path / "c.png")
+    assert both.exit_code == 2 and "--size and --scale conflict" in both.stderr and not (tmp_path / "c.png").exists()
+
+
+def test_help_texts():
+    expected = {("fit-linr", "--help"): "render", ("fit-linr", "render", "--help"): "--size",
+                ("fit-linr", "fit", "--help"): "--observe"}
+    for args, word in expected.items():
+        result = invoke(*args)
+        assert result.exit_code == 0, result.output
+        assert "Usage:" in result.stdout and word in result.stdout
+
+
+@pytest.mark.parametrize("args, fragment", [
+    (["{tmp}/missing.png"], "cannot read {tmp}/missing.png"),
+    (["{photo}", "--observe", "sr"], "--observe takes TASK:PATH[:WEIGHT]"),
+    (["{photo}", "--observe", "blur:{photo}"], "got 'blur:{photo}'"),
+    (["{photo}", "--observe", "denoise:{photo}:-2"], "--observe weight must be a finite number >= 0"),
+    (["{photo}", "--task", "upscale"], "unknown --task 'upscale'; use one of auto, denoise, sr, inpaint, deblur"),
+    (["{photo}", "--scale", "2", "--stop", "noise-level"], "stop='noise-level' needs a denoise observation"),
+    (["{photo}", "--stop", "best-reference"], "--stop best-reference needs --reference"),
+    (["{photo}", "--stop", "early"], "unknown stop rule 'early'"),
+    (["{photo}", "--json", "-o", "-"], "--json and -o - both use stdout"),
+    (["{photo}", "--kernel", "gauss:5"], "is neither gauss:SIZE:SIGMA, box:SIZE nor an existing file"),
+    (["{photo}", "--kernel", "gauss:x:1"], "bad blur kernel 'gauss:x:1' (invalid literal"),  # ":x:" is no emoji
+    (["{photo}", "--kernel", "gauss:5:0"], "sigma must be positive"),
+    (["{photo}", "--task", "sr"], "an sr observation needs --scale"),
+    (["{photo}", "--task", "inpaint"], "nothing marks the missing pixels"),
+    (["{photo}", "--scale", "-1"], "--scale must be a positive number"),
+    (["{photo}", "--size", "20"], "size must look like WIDTHxHEIGHT"),
+    (["{photo}", "--reference", "{small}"], "reference must have shape (1, 3, 12, 16) (the output size), got (1, 1, 5, 8)"),
+    (["{photo}", "--mask", "{small}"], "the mask is 8x5, the image 16x12"),
+    (["{photo}", "--report", "{tmp}/r.txt"], "must end in .json, .csv or .md"),
+    (["--observe", "sr:{photo}"], "an sr observation needs --scale"),
+])
+def test_bad_input_is_one_line_exit_2_and_no_output(tmp_path, photo, args, fragment):
+    Image.fromarray(np.zeros((5, 8), np.uint8)).save(tmp_path / "small.png")
+    subs = {"tmp": tmp_path, "photo": photo, "small": tmp_path / "small.png"}
+    output = [] if "-o" in args else ["-o", tmp_path / "out.png"]
+    result = invoke("fit-linr", *[a.format(**subs) for a in args], *TINY, *output)
+    assert result.exit_code == 2, result.output
+    assert fragment.format(**subs) in result.stderr and "Traceback" not in result.output
+    assert result.stderr.startswith("srcli: error: ") and len(result.stderr.strip().splitlines()) == 1
+    assert result.stdout == ""
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["photo.png", "small.png"]
+
+
+def test_existing_output_and_input_as_output(tmp_path, photo):
+    (tmp_path / "o.png").write_bytes(b"old")
+    result = invoke("fit-linr", photo, *TINY, "-o", tmp_path / "o.png")
+    assert result.exit_code == 2 and "exists; use --overwrite to replace it" in result.stderr
+    assert (tmp_path / "o.png").read_bytes() == b"old"
+    same = invoke("fit-linr", photo, *TINY, "-o", photo, "--overwrite")
+    assert same.exit_code == 2 and "srcli never overwrites an input" in same.stderr
+    replaced = invoke("fit-linr", photo, *TINY, "-o", tmp_path / "o.png", "--overwrite")
+    assert replaced.exit_code == 0 and size_of(tmp_path / "o.png") == (16, 12)
