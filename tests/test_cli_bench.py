@@ -55,6 +55,18 @@ def test_quality_rgb_no_quantize_and_opt(sets):
     assert "protocol" in json.loads(raw.stdout) and "not rounded" in json.loads(raw.stdout)["protocol"]
 
 
+@pytest.mark.parametrize("task, expected", [
+    ("upscale", {"bicubic"}),
+    ("points", {"nearest", "linear", "cubic", "rbf"}),
+    ("inpaint", {"nearest", "linear", "cubic", "rbf"}),
+])
+def test_quality_default_methods_follow_the_task(sets, task, expected):
+    a, _ = sets
+    result = invoke("quality", a, "--task", task, "--max-images", "1", "--device", "cpu", "--json")
+    assert result.exit_code == 0, result.stderr
+    assert {r["model"] for r in json.loads(result.stdout)["rows"]} == expected
+
+
 def test_quality_plot(sets, tmp_path):
     pytest.importorskip("matplotlib")
     a, b = sets

@@ -162,7 +162,7 @@ def test_help_texts():
     (["{photo}", "--task", "inpaint"], "nothing marks the missing pixels"),
     (["{photo}", "--scale", "-1"], "--scale must be a positive number"),
     (["{photo}", "--size", "20"], "size must look like WIDTHxHEIGHT"),
-    (["{photo}", "--reference", "{small}"], "reference must have shape (1, 3, 12, 16) (the output size), got (1, 1, 5, 8)"),
+    (["{photo}", "--reference", "{small}"], "the reference is 8x5 with 1 channel(s); it must match the output, 16x12 with 3 channel(s)"),
     (["{photo}", "--mask", "{small}"], "the mask is 8x5, the image 16x12"),
     (["{photo}", "--report", "{tmp}/r.txt"], "must end in .json, .csv or .md"),
     (["--observe", "sr:{photo}"], "an sr observation needs --scale"),
@@ -188,3 +188,19 @@ def test_existing_output_and_input_as_output(tmp_path, photo):
     assert same.exit_code == 2 and "srcli never overwrites an input" in same.stderr
     replaced = invoke("fit-linr", photo, *TINY, "-o", tmp_path / "o.png", "--overwrite")
     assert replaced.exit_code == 0 and size_of(tmp_path / "o.png") == (16, 12)
+
+
+@pytest.mark.parametrize("option", ["--mask", "--reference"])
+def test_overwrite_never_replaces_side_inputs(tmp_path, photo, option):
+    side = tmp_path / "side.png"
+    Image.fromarray(np.zeros((12, 16), np.uint8)).save(side)
+    before = side.read_bytes()
+    result = invoke("fit-linr", photo, *TINY, option, side, "-o", side, "--overwrite")
+    assert result.exit_code == 2 and "srcli never overwrites an input" in result.stderr
+    assert side.read_bytes() == before
+
+
+def test_inpaint_without_mask_names_fit_linr_options(tmp_path, photo):
+    result = invoke("fit-linr", photo, *TINY, "--task", "inpaint", "-o", tmp_path / "o.png")
+    assert result.exit_code == 2 and "give --mask or --missing-value" in result.stderr
+    assert "--drop" not in result.stderr

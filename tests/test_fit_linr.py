@@ -195,7 +195,7 @@ def test_bf16_autocast_runs() -> None:
     ([Observation("denoise", torch.rand(3, 8, 8))], {}, r"\(1, C, h, w\)"),
     ([Observation("denoise", torch.rand(1, 3, 8, 8)), Observation("denoise", torch.rand(1, 1, 8, 8))], {}, "channel"),
     ([Observation("denoise", torch.rand(1, 3, 8, 8)), Observation("denoise", torch.rand(1, 3, 9, 8))], {}, "canvases"),
-    ([Observation("denoise", smooth_image())], {"reference": torch.rand(1, 3, 5, 5)}, "reference must have shape"),
+    ([Observation("denoise", smooth_image())], {"reference": torch.rand(1, 3, 5, 5)}, "the reference is 5x5 .* it must match the output, 32x32 with 3 channel"),
     ([Observation("denoise", smooth_image())], {"stop": "best-reference"}, "needs a reference"),
     ([Observation("denoise", smooth_image())], {"stop": "early"}, "unknown stop rule"),
     ([Observation("sr", smooth_image(), scale=2)], {"stop": "noise-level"}, "needs a denoise observation"),

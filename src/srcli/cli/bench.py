@@ -95,7 +95,7 @@ def print_gains(gains: dict[str, dict[str, float]], baseline: str | None, rankin
 @handles_errors
 def quality_command(
     datasets: Annotated[list[str], typer.Argument(help="Dataset folders of ground-truth images.", show_default=False)],
-    model: Annotated[str, typer.Option("--model", "-m", help="Comma-separated models, e.g. bicubic,lanczos3,liif.")] = "bicubic",
+    model: Annotated[Optional[str], typer.Option("--model", "-m", help="Comma-separated models, e.g. bicubic,lanczos3,liif. Default: the task's classical methods (upscale: bicubic; points, inpaint: nearest,linear,cubic,rbf; linr: linr,classical).", show_default=False)] = None,
     scale: Annotated[Optional[str], typer.Option("--scale", "--ratio", "--drop", "--case", "--setting", "-s", help="Comma-separated settings of the task: scales (>= 1) for upscale (default 2,3,4), sample ratios for points (default 0.2), missing fractions for inpaint (default 0.5,0.8), cases for linr (default sr:4).", show_default=False)] = None,
     metrics: Annotated[Optional[str], typer.Option("--metrics", help="Comma-separated: psnr, ssim, lr-psnr (default psnr,ssim).")] = None,
     y_channel: Annotated[bool, typer.Option("--y/--rgb", help="Y channel of BT.601 (the protocol) or all RGB channels.")] = True,
@@ -154,7 +154,7 @@ def quality_command(
 
     try:
         result_report, result, plan = bench_quality(
-            datasets, models=model, settings=scale or bench_task.default_settings, task=task, metrics=metrics, options=options,
+            datasets, models=model or bench_task.default_methods, settings=scale or bench_task.default_settings, task=task, metrics=metrics, options=options,
             weights=parse_pairs(weights, "--weights"), device=device, precision=precision, threads=threads,
             tile=tile, chunk=chunk, max_images=max_images, seed=seed, progress_factory=progress_factory)
     finally:

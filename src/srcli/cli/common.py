@@ -15,7 +15,7 @@ import typer
 from rich.console import Console
 
 F = TypeVar("F", bound=Callable[..., Any])
-stderr = Console(stderr=True, highlight=False, soft_wrap=True)
+stderr = Console(stderr=True, highlight=False, soft_wrap=True, emoji=False)  # ":x:" in a message stays text
 
 
 def error(message: str) -> None:

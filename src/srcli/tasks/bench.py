@@ -77,6 +77,7 @@ class BenchTask:
         options: default task options; ``--opt KEY=VALUE`` overrides them (same type).
         describe_observation: ``observation -> dict`` of row columns (sizes, ...).
         default_settings: the settings list used when none is given.
+        default_methods: the methods compared when none are given.
     """
 
     name: str
@@ -93,6 +94,7 @@ class BenchTask:
     options: dict[str, Any] = field(default_factory=dict)
     describe_observation: Callable[[Observation], dict[str, Any]] = lambda obs: {}
     default_settings: str = ""
+    default_methods: str = ""
 
 
 _BENCH_TASKS: dict[str, BenchTask] = {}
@@ -246,6 +248,7 @@ UPSCALE_TASK = register_bench_task(BenchTask(
     describe_observation=lambda obs: {"lr_size": [obs["lr"].shape[-1], obs["lr"].shape[-2]],
                                       "hr_size": [obs["hr_size"][1], obs["hr_size"][0]]},
     default_settings="2,3,4",
+    default_methods="bicubic",
 ))
 
 

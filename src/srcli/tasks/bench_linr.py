@@ -147,6 +147,7 @@ LINR_TASK = register_bench_task(BenchTask(
     options={"steps": 0, "fit_seed": 0},
     describe_observation=_describe,
     default_settings="sr:4",
+    default_methods="linr,classical",
 ))
 
 

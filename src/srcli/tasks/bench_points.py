@@ -139,6 +139,7 @@ POINTS_TASK = register_bench_task(BenchTask(
     baseline="linear",
     options={"irregular": False},
     default_settings="0.2",
+    default_methods="nearest,linear,cubic,rbf",
     describe_observation=lambda obs: {"points": len(obs["points"]), "size": [obs["hw"][1], obs["hw"][0]]},
 ))
 
@@ -156,6 +157,7 @@ INPAINT_TASK = register_bench_task(BenchTask(
     baseline="linear",
     options={"linr_steps": 500},
     default_settings="0.5,0.8",
+    default_methods="nearest,linear,cubic,rbf",
     describe_observation=lambda obs: {"known": int(obs["known"].sum()),
                                       "size": [obs["known"].shape[1], obs["known"].shape[0]]},
 ))

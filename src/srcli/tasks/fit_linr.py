@@ -366,8 +366,12 @@ def _check_reference(reference: torch.Tensor | None, channels: int, out_hw: tupl
         return None
     expected = (1, channels, *out_hw)
     if not isinstance(reference, torch.Tensor) or tuple(reference.shape) != expected:
-        shape = tuple(reference.shape) if isinstance(reference, torch.Tensor) else type(reference).__name__
-        raise FitError(f"reference must have shape {expected} (the output size), got {shape}")
+        if isinstance(reference, torch.Tensor) and reference.dim() == 4:
+            got = f"{reference.shape[-1]}x{reference.shape[-2]} with {reference.shape[1]} channel(s)"
+        else:
+            got = f"shape {tuple(reference.shape)}" if isinstance(reference, torch.Tensor) else type(reference).__name__
+        raise FitError(f"the reference is {got}; it must match the output, {out_hw[1]}x{out_hw[0]} with "
+                       f"{channels} channel(s) (set the output size with --size or --scale)")
     return reference.detach().float().to(device)
 
 

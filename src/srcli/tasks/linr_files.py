@@ -120,6 +120,9 @@ def auto_task(opts: FitLinrOptions, image: Image) -> str:
 def _known_mask(name: str, image: Image, opts: FitLinrOptions, mask_image: Image | None) -> np.ndarray:
     from srcli.tasks.inpaint import known_pixels, parse_missing_value
 
+    if mask_image is None and opts.missing_value is None and not image.has_alpha:
+        raise UsageError(f"{name}: nothing marks the missing pixels: give --mask or --missing-value, "
+                         "or an image whose alpha channel is 0 where pixels are missing")
     missing = parse_missing_value(opts.missing_value) if opts.missing_value is not None else None
     known, _source = known_pixels(image, mask=mask_image, invert_mask=opts.invert_mask, missing_value=missing)
     if not known.any():
@@ -195,6 +198,13 @@ def _check_output(output: str, inputs: list[str], overwrite: bool, what: str = "
         raise UsageError(f"{what} {output} exists; use --overwrite to replace it")
 
 
+def _kernel_file(kernel: str | None) -> str | None:
+    """The path in ``--kernel`` when it names a file rather than ``gauss:``/``box:``."""
+    if kernel is None or kernel.split(":", 1)[0].lower() in ("gauss", "box"):
+        return None
+    return kernel
+
+
 def default_output(specs: list[ObserveSpec], fmt: str | None) -> str:
     """``<stem>_linr.<ext>`` next to the first observation (PNG for stdin)."""
     from pathlib import Path
@@ -255,7 +265,7 @@ def fit_linr_files(specs: list[ObserveSpec], output: str | None, opts: FitLinrOp
     if not specs:
         raise UsageError("nothing to fit: give an IMAGE or --observe TASK:PATH")
     dest = output if output is not None else default_output(specs, opts.fmt)
-    paths = [s.path for s in specs]
+    paths = [s.path for s in specs] + [p for p in (opts.mask, opts.reference, _kernel_file(opts.kernel)) if p]
     _check_output(dest, paths, opts.overwrite)
     if opts.save_fit is not None:
         _check_output(opts.save_fit, paths, opts.overwrite, "--save-fit file")
