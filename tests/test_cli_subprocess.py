@@ -49,18 +49,21 @@ def test_sigint_mid_batch_leaves_no_partial_file(tmp_path):
     folder.mkdir()
     for i in range(50):
         write_png(folder / f"img{i:02d}.png", height=160, width=160, seed=i)
-    proc = subprocess.Popen([*SRCLI, "upscale", str(folder), "-o", str(out), "-s", "4", "-m", "bicubic", "-q"],
+    # x10 (1600x1600 PNGs): long enough per image that a loaded machine cannot finish all 50
+    # between two polls, so the signal lands mid-batch
+    proc = subprocess.Popen([*SRCLI, "upscale", str(folder), "-o", str(out), "-s", "10", "-m", "bicubic", "-q"],
                             stdout=subprocess.PIPE, stderr=subprocess.PIPE)
-    deadline = time.monotonic() + 90
+    deadline = time.monotonic() + 120
     while time.monotonic() < deadline and (not out.is_dir() or len(_finished(out)) < 3):
         time.sleep(0.02)
+    assert proc.poll() is None, "the batch ended before the signal could be sent"
     proc.send_signal(signal.SIGINT)
     _, stderr = proc.communicate(timeout=60)
     assert proc.returncode == 130, stderr.decode()
     names = sorted(os.listdir(out))
     assert 3 <= len(names) < 50, names
-    assert all(n.startswith("img") and n.endswith("_x4.png") for n in names), names
+    assert all(n.startswith("img") and n.endswith("_x10.png") for n in names), names
     for name in names:  # every finished output decodes completely
         with Image.open(out / name) as im:
-            assert np.asarray(im).shape == (640, 640, 3)
+            assert np.asarray(im).shape == (1600, 1600, 3)
     assert b"Traceback" not in stderr
