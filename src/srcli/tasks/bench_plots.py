@@ -170,7 +170,8 @@ def crops_grid(image_path: str, output: str, *, scale: float, box: tuple[int, in
     from srcli.device import make_runtime
     from srcli.io.images import Image, read_image, write_image
     from srcli.metrics import psnr
-    from srcli.tasks.bench import UPSCALE_TASK, BenchContext, channel_kwargs, load_methods, plan_quality
+    from srcli.tasks.bench import BenchContext, load_methods, plan_quality
+    from srcli.tasks.bench_upscale import UPSCALE_TASK, channel_kwargs
 
     plan = plan_quality("upscale", ",".join(dict.fromkeys(["bicubic", *models])), f"{scale!r}")
     if zoom is not None and zoom < 1:

@@ -201,7 +201,7 @@ def plan_speed(models: list[str], *, input_size: int = 48, outputs: list[int] | 
     from srcli.device import make_runtime
     from srcli.errors import UsageError
     from srcli.geometry import scaled_length
-    from srcli.tasks.bench import _load_upscaler
+    from srcli.tasks.bench_upscale import load_upscaler
 
     if outputs and scales:
         raise UsageError("--output and --scale conflict: give only one of them")
@@ -215,7 +215,7 @@ def plan_speed(models: list[str], *, input_size: int = 48, outputs: list[int] | 
         raise UsageError(f"--weights names a model that is not among --model {','.join(models)}")
     runtimes = [make_runtime(device, p, threads) for p in precisions or ["fp32"]]
     for name in models:
-        _load_upscaler(name, weights.get(name))
+        load_upscaler(name, weights.get(name))
     return [SpeedConfig(name, weights.get(name), str(rt.device), rt.precision, (input_size, input_size), (side, side),
                         repeats, warmup, rt.threads)
             for name in models for rt in runtimes for side in sides]
