@@ -1,5 +1,7 @@
 """Tests for srcli.device: device/precision resolution and the fp32 fallback."""
 
+import sys
+
 import pytest
 import torch
 
@@ -67,3 +69,14 @@ def test_out_of_memory_detection_and_free_memory():
     assert dm.is_out_of_memory(RuntimeError("CUDA out of memory. Tried to allocate"))
     assert not dm.is_out_of_memory(RuntimeError("shape mismatch"))
     assert dm.free_memory_bytes(torch.device("cpu")) > 0
+
+
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="glibc's mallopt")
+def test_keep_freed_memory_takes_effect_on_linux_and_is_idempotent() -> None:
+    import ctypes.util
+
+    glibc = "libc.so" in (ctypes.util.find_library("c") or "libc.so.6")
+    assert dm.keep_freed_memory() is glibc
+    assert dm.keep_freed_memory() is glibc
+    big = torch.ones(64 * 1024 * 1024 // 4)  # above glibc's mmap threshold ceiling
+    assert float(big.sum()) == big.numel()

@@ -18,6 +18,7 @@ from srcli.models.implicit import (
     pixel_rows,
     project_unfolded,
     relative_coord,
+    relu_,
     scaled_cell,
     unfold3x3,
 )
@@ -139,6 +140,37 @@ def test_add_coordinate_terms_in_place() -> None:
     out = add_coordinate_terms(projected, geometry, weight)
     assert out.data_ptr() == projected.data_ptr()
     torch.testing.assert_close(out, expected)
+
+
+def test_add_coordinate_terms_under_autograd_is_out_of_place_with_exact_gradients() -> None:
+    torch.manual_seed(5)
+    projected = torch.randn(4, 2, 3, 6, requires_grad=True)
+    geometry = torch.randn(4, 2, 3, 4)
+    weight = torch.randn(6, 4, requires_grad=True)
+    base = projected * 1.0  # a non-leaf, as a gather is
+    out = add_coordinate_terms(base, geometry, weight)
+    assert out.data_ptr() != base.data_ptr()
+    torch.testing.assert_close(out, projected + geometry @ weight.T)
+    upstream = torch.randn_like(out)
+    out.backward(upstream)
+    torch.testing.assert_close(projected.grad, upstream)
+    torch.testing.assert_close(weight.grad, upstream.reshape(-1, 6).T @ geometry.reshape(-1, 4))
+
+
+def test_relu_is_in_place_only_without_autograd() -> None:
+    x = torch.tensor([-1.0, 0.5, -0.25, 2.0])
+    with torch.no_grad():
+        y = relu_(x.clone().requires_grad_())
+    z = x.clone()
+    assert relu_(z).data_ptr() == z.data_ptr()
+    torch.testing.assert_close(z, torch.tensor([0.0, 0.5, 0.0, 2.0]))
+    leaf = x.clone().requires_grad_()
+    activation = leaf.view(2, 2) * 1.0
+    out = relu_(activation)
+    assert out.data_ptr() != activation.data_ptr()
+    out.sum().backward()
+    torch.testing.assert_close(leaf.grad, torch.tensor([0.0, 1.0, 0.0, 1.0]))
+    torch.testing.assert_close(y, torch.tensor([0.0, 0.5, 0.0, 2.0]))
 
 
 def test_input_checks_give_clear_errors() -> None:

@@ -181,3 +181,34 @@ def free_memory_bytes(device: "torch.device") -> int:
     except OSError:
         pass
     return 4 * 1024**3
+
+
+#: glibc ``mallopt`` parameters (malloc.h)
+_M_TRIM_THRESHOLD, _M_MMAP_MAX = -1, -4
+
+
+def keep_freed_memory() -> bool:
+    """Ask glibc's allocator to reuse freed blocks instead of returning them to the OS.
+
+    Large tensors (above 32 MB, glibc's ceiling for its mmap threshold) are otherwise
+    mapped and unmapped at every allocation, and every training step pays the page
+    faults of touching fresh memory again: about 30 % of a CPU LIIF step. Heap memory
+    is then kept at its high-water mark, which is what a training loop reaches on its
+    first steps anyway. Call it before the first large allocation.
+
+    Returns:
+        True where the setting took effect (Linux with glibc), False elsewhere.
+    """
+    import ctypes
+    import ctypes.util
+    import sys
+
+    if not sys.platform.startswith("linux"):
+        return False
+    try:
+        libc = ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6")
+        mallopt = libc.mallopt
+    except (OSError, AttributeError):  # musl and other C libraries have no mallopt
+        return False
+    mallopt.argtypes, mallopt.restype = [ctypes.c_int, ctypes.c_int], ctypes.c_int
+    return bool(mallopt(_M_MMAP_MAX, 0)) and bool(mallopt(_M_TRIM_THRESHOLD, 2**31 - 1))

@@ -30,6 +30,7 @@ from srcli.models.implicit import (
     add_coordinate_terms,
     ensemble_lookups,
     project_unfolded,
+    relu_,
     scaled_cell,
 )
 from srcli.models.liif import make_mlp, mix_ensemble, run_mlp_tail
@@ -64,7 +65,7 @@ def run_mixed_tail(weights: nn.ParameterList, biases: nn.ParameterList, first_mi
     """Finish the mixed basis MLP from its first layer's mixed pre-activation: (..., d1) -> (..., 3)."""
     x = first_mixed
     for weight, bias in zip(list(weights)[1:], list(biases)[1:]):
-        x = mix_basis(basis_outputs(torch.relu_(x), weight, bias), coeff)
+        x = mix_basis(basis_outputs(relu_(x), weight, bias), coeff)
     return x
 
 
@@ -136,8 +137,8 @@ class ALIIF(LocalImplicitSR):
         # two contiguous gathers keep the 256-wide expansion input dense for its matmuls
         expansion_first = prepared.gather(index, slice(0, width))
         basis_first = prepared.gather(index, slice(width, None))
-        add_coordinate_terms(expansion_first, geometry, expansion_weight)
-        add_coordinate_terms(basis_first, geometry, basis_weight)
+        expansion_first = add_coordinate_terms(expansion_first, geometry, expansion_weight)
+        basis_first = add_coordinate_terms(basis_first, geometry, basis_weight)
         return mix_ensemble(self._mixture(expansion_first, basis_first), rel)
 
     def _decode_reference(self, prepared: PreparedFeatures, coord: torch.Tensor, cell: torch.Tensor) -> torch.Tensor:

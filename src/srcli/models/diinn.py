@@ -34,6 +34,7 @@ from srcli.models.implicit import (
     nearest_pixel,
     project_unfolded,
     relative_coord,
+    relu_,
 )
 from srcli.registry import register
 
@@ -107,7 +108,7 @@ class DIINN(LocalImplicitSR):
         for modulation, synthesis, content in zip(self.modulation[1:], self.synthesis[1:], content_terms[1:]):
             rows = s.reshape(-1, s.shape[-1])
             m = torch.addmm(content.reshape(rows.shape[0], -1), rows, modulation.weight[:, :-c].t())
-            s = torch.relu_(m).view(*s.shape[:-1], -1) * torch.sin(synthesis(s))
+            s = relu_(m).view(*s.shape[:-1], -1) * torch.sin(synthesis(s))
         return self.output(s)
 
     def _decode_fast(self, prepared: PreparedFeatures, coord: torch.Tensor, cell: torch.Tensor) -> torch.Tensor:
@@ -123,6 +124,6 @@ class DIINN(LocalImplicitSR):
         z = prepared.gather(index)
         s = torch.relu(self.modulation[0](z)) * torch.sin(self.synthesis[0](p))
         for modulation, synthesis in zip(self.modulation[1:], self.synthesis[1:]):
-            m = torch.relu_(modulation(torch.cat([s, z.to(s.dtype)], dim=-1)))
+            m = relu_(modulation(torch.cat([s, z.to(s.dtype)], dim=-1)))
             s = m * torch.sin(synthesis(s))
         return self.output(s)

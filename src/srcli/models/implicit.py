@@ -170,19 +170,38 @@ def gather_rows(rows: torch.Tensor, flat_index: torch.Tensor, pixels_per_image: 
     return rows.index_select(0, index.reshape(-1)).view(*index.shape, rows.shape[1])
 
 
+def relu_(x: torch.Tensor) -> torch.Tensor:
+    """ReLU of a fresh activation: in place without autograd (saves a buffer at inference).
+
+    With autograd it is out of place: the activations here are often views (a Linear on
+    a (4, B, Q, D) input returns one), and an in-place update of a view makes the backward
+    pass copy the whole base tensor (CopySlices), which costs more than the buffer.
+    """
+    if torch.is_grad_enabled() and x.requires_grad:
+        return torch.relu(x)
+    return torch.relu_(x)
+
+
 def add_coordinate_terms(projected: torch.Tensor, geometry: torch.Tensor, weight: torch.Tensor) -> torch.Tensor:
-    """``projected + geometry @ weight.T``, written into ``projected`` (a fresh gather).
+    """``projected + geometry @ weight.T``, the first layers' pre-activations.
+
+    Without autograd the sum is written into ``projected`` (a fresh gather), saving one
+    (..., D) buffer at inference; with autograd it is a new tensor, since an in-place
+    update of a view makes the backward pass copy the whole buffer (CopySlices).
 
     Args:
-        projected: (..., D) gathered first-layer feature terms; modified in place.
+        projected: (..., D) gathered first-layer feature terms.
         geometry: (..., g) per-query coordinate inputs.
         weight: (D, g) coordinate columns of the first layer(s).
 
     Returns:
-        ``projected``, now holding the first layers' pre-activations.
+        (..., D) pre-activations (``projected`` itself when no gradient is recorded).
     """
     flat = projected.view(-1, projected.shape[-1])
-    flat.addmm_(geometry.reshape(-1, geometry.shape[-1]).to(flat.dtype), weight.t().to(flat.dtype))
+    coords = geometry.reshape(-1, geometry.shape[-1]).to(flat.dtype)
+    if torch.is_grad_enabled() and (flat.requires_grad or weight.requires_grad):
+        return torch.addmm(flat, coords, weight.t().to(flat.dtype)).view(projected.shape)
+    flat.addmm_(coords, weight.t().to(flat.dtype))
     return projected
 
 

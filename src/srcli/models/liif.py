@@ -26,6 +26,7 @@ from srcli.models.implicit import (
     ensemble_lookups,
     ensemble_weights,
     project_unfolded,
+    relu_,
     scaled_cell,
 )
 from srcli.registry import register
@@ -47,7 +48,7 @@ def run_mlp_tail(layers: nn.ModuleList, first_pre_activation: torch.Tensor) -> t
     """
     x = first_pre_activation
     for layer in layers[1:]:
-        x = layer(torch.relu_(x))
+        x = layer(relu_(x))
     return x
 
 

@@ -204,7 +204,7 @@ def train(options: TrainOptions, *, resume: bool = False,
         UsageError: bad options, unusable data folders, an existing run without ``resume``.
         RegistryError: unknown model.
     """
-    from srcli.device import make_runtime
+    from srcli.device import keep_freed_memory, make_runtime
     from srcli.registry import get_entry
 
     o = options
@@ -215,6 +215,8 @@ def train(options: TrainOptions, *, resume: bool = False,
     paths = list_images(o.data)
     val_pairs = load_validation_set(o.val, o.val_scales, o.val_crop, o.val_max_images) if o.val else []
     runtime = make_runtime(o.device, o.precision, o.threads)
+    if runtime.device.type == "cpu":
+        keep_freed_memory()
     ctx, device = dist_utils.init_from_env(runtime.device)
     runtime = type(runtime)(device, runtime.precision, runtime.threads)
     try:
