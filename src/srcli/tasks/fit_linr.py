@@ -31,8 +31,17 @@ from typing import Any
 
 import torch
 
+from srcli.device import keep_freed_memory
 from srcli.errors import UsageError
-from srcli.models.siren import DEFAULT_DEPTH, DEFAULT_WIDTH, Siren, linr_coords, linr_extent, render, values_to_image
+from srcli.models.siren import (
+    DEFAULT_DEPTH,
+    DEFAULT_WIDTH,
+    Siren,
+    linr_coords,
+    linr_extent,
+    render,
+    values_to_image,
+)
 from srcli.tasks.forward_models import (
     Blur,
     Chain,
@@ -308,6 +317,8 @@ def _new_model(channels: int, cfg: _Config, canvas_hw: tuple[int, int], device: 
 
 def _run_fit(terms: list[_Term], canvas_hw: tuple[int, int], cfg: _Config, device: torch.device) -> FitResult:
     start = time.perf_counter()
+    if device.type == "cpu":
+        keep_freed_memory()  # every step allocates the same large activations again
     model = _new_model(terms[0].observed.shape[1], cfg, canvas_hw, device)
     coords = linr_coords(*canvas_hw, extent=tuple(model.extent.tolist()), device=device)
     optimiser = torch.optim.Adam(model.parameters(), lr=cfg.lr)
