@@ -87,7 +87,7 @@ def test_parse_case_bad(text, fragment):
 def test_task_registration():
     task = get_bench_task("linr")
     assert task.setting_name == "case" and task.baseline == "classical" and task.default_settings == "sr:4"
-    assert task.options == {"steps": 0, "fit_seed": 0} and task.default_metrics == ("psnr", "ssim")
+    assert task.options == {"steps": 0, "fit_seed": 0, "stop": "fixed"} and task.default_metrics == ("psnr", "ssim")
 
 
 def test_library_run_both_methods_match_an_independent_replay(folder):
@@ -95,7 +95,7 @@ def test_library_run_both_methods_match_an_independent_replay(folder):
 
     report, result, plan = bench_quality([str(folder)], models="linr,classical", settings="denoise:20", task="linr",
                                          options={"steps": "2"}, device="cpu", threads=1)
-    assert plan.options == {"steps": 2, "fit_seed": 0} and "'steps': 2" in report["protocol"]
+    assert plan.options == {"steps": 2, "fit_seed": 0, "stop": "fixed"} and "'steps': 2" in report["protocol"]
     rows = {r["model"]: r for r in result.rows}
     assert set(rows) == {"linr", "classical"} and all(r["case"] == "denoise:20" for r in rows.values())
     assert all(math.isfinite(r["psnr"]) and 0 < r["ssim"] < 1 for r in rows.values())
@@ -108,6 +108,28 @@ def test_library_run_both_methods_match_an_independent_replay(folder):
     assert rows["linr"]["psnr"] == pytest.approx(psnr(fitted.image, gt), abs=1e-5)  # 2 steps, not the default 500
     assert rows["linr"]["gain_db"] == pytest.approx(rows["linr"]["psnr"] - rows["classical"]["psnr"])
     assert {(m["model"], m["images"]) for m in result.means} == {("linr", 1), ("classical", 1)}
+
+
+def test_noise_level_stop_replays_fit_linr_and_leaves_other_cases_fixed(folder):
+    from srcli.tasks.fit_linr import Observation, fit_linr
+
+    _, result, _ = bench_quality([str(folder)], models="linr", settings="denoise:30,sr:2", task="linr",
+                                 options={"steps": "40", "stop": "noise-level"}, device="cpu", threads=1)
+    rows = {r["case"]: r for r in result.rows if r["model"] == "linr"}
+    gt = gt_tensor(folder / "a.png")
+    gen = torch.Generator().manual_seed(image_seed(0, "tiny", "a.png", "denoise:30"))
+    noisy = gt + torch.randn(gt.shape, generator=gen) * (30 / 255)
+    stopped = fit_linr([Observation("denoise", noisy)], out_size=(12, 16), steps=40, seed=0, device="cpu",
+                       stop="noise-level")
+    fixed = fit_linr([Observation("denoise", noisy)], out_size=(12, 16), steps=40, seed=0, device="cpu")
+    assert rows["denoise:30"]["psnr"] == pytest.approx(psnr(stopped.image, gt), abs=1e-5)
+    assert rows["denoise:30"]["psnr"] != pytest.approx(psnr(fixed.image, gt), abs=1e-5)  # the rule did stop earlier
+    lr = gt[..., :12, :16]
+    from srcli.resize import resize
+
+    lr = (resize(lr, (6, 8), "bicubic").clamp(0, 1) * 255).round() / 255
+    sr = fit_linr([Observation("sr", lr, scale=2.0)], out_size=(12, 16), steps=40, seed=0, device="cpu")
+    assert rows["sr:2"]["psnr"] == pytest.approx(psnr(sr.image, gt), abs=1e-5)  # sr ignores the rule
 
 
 def test_cli_sr_case_rows_for_both_methods(folder):
@@ -156,7 +178,8 @@ def test_irregular_belongs_to_points_only(folder):
     (["--case", "sr:2", "--model", "classical,nope"], "unknown method 'nope' for --task linr; use linr, classical"),
     (["--model", "linr", "--weights", "linr=w.pt"], "--weights does not apply to --task linr"),
     (["--opt", "steps=x"], "option steps takes a int, got 'x'"),
-    (["--opt", "width=8"], "task linr has no option 'width'; its options: fit_seed, steps"),
+    (["--opt", "width=8"], "task linr has no option 'width'; its options: fit_seed, steps, stop"),
+    (["--opt", "stop=early"], "--opt stop=early: use fixed or noise-level"),
     (["--metrics", "lr-psnr"], "unknown metric 'lr-psnr' for task linr"),
 ])
 def test_bad_requests_exit_2(folder, args, fragment):

@@ -12,7 +12,9 @@ defaults:
   replicated borders.
 
 Methods: ``linr`` (:func:`srcli.tasks.fit_linr.fit_linr` with the paper's settings, or
-``--opt steps=N``) and ``classical``, the observation itself made into an image: bicubic
+``--opt steps=N``; ``--opt stop=noise-level`` ends denoising fits by the reference-free
+noise-level rule, with the noise level estimated from the noisy image, as
+``srcli fit-linr --stop noise-level`` does) and ``classical``, the observation itself made into an image: bicubic
 upscaling of the LR image, the noisy or blurred image as it is, linear interpolation
 through the known pixels. Metrics: PSNR and SSIM over all colour channels, peak 1 (the
 LINR paper's RGB figures).
@@ -31,6 +33,7 @@ from srcli.tasks.bench_points import colour_only, rgb_psnr, rgb_ssim, to_hwc, to
 
 LINR_METHODS = ("linr", "classical")
 PAPER_BLUR = (25, 1.6)
+STOP_RULES = ("fixed", "noise-level")
 
 
 def parse_case(text: str) -> tuple[str, float, float]:
@@ -114,8 +117,13 @@ def _restore(obs: Observation, method: str, case: tuple[str, float, float], ctx:
     if method == "classical":
         return _classical(obs).clamp(0, 1)
     steps = int(options["steps"]) if int(options["steps"]) > 0 else None
+    stop = str(options["stop"]).lower()
+    if stop not in STOP_RULES:
+        raise UsageError(f"--opt stop={options['stop']}: use {' or '.join(STOP_RULES)}")
+    if stop == "noise-level" and case[0] != "denoise":
+        stop = "fixed"  # the rule needs a noisy observation; other cases keep the paper's fixed count
     result = fit_linr([obs["obs"]], out_size=obs["hw"], steps=steps, seed=int(options["fit_seed"]),
-                      device=ctx.runtime.device, autocast_dtype=ctx.runtime.autocast_dtype)
+                      device=ctx.runtime.device, autocast_dtype=ctx.runtime.autocast_dtype, stop=stop)
     return result.image.float().cpu()
 
 
@@ -144,7 +152,7 @@ LINR_TASK = register_bench_task(BenchTask(
     metrics={"psnr": rgb_psnr, "ssim": rgb_ssim},
     default_metrics=("psnr", "ssim"),
     baseline="classical",
-    options={"steps": 0, "fit_seed": 0},
+    options={"steps": 0, "fit_seed": 0, "stop": "fixed"},
     describe_observation=_describe,
     default_settings="sr:4",
     default_methods="linr,classical",
