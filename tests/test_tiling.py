@@ -192,10 +192,19 @@ def test_default_tile_and_chunk_follow_free_memory(monkeypatch):
     assert tiles == sorted(tiles) and tiles[0] < tiles[-1]
     for free, (tile, chunk) in results.items():
         budget = min(free / 4, 2**30)
-        assert 32 <= tile <= 1024 and 1024 <= chunk <= 2**18 and chunk % 1024 == 0
+        assert 32 <= tile <= 1024 and 1024 <= chunk <= tiling.CPU_MAX_CHUNK and chunk % 1024 == 0
         if tile > 32:  # the crop's estimated memory fits half the budget
             assert (tile + 2 * halo) ** 2 * tiling.memory_per_lr_pixel(model) <= budget / 2
     assert default_tile_and_chunk(model, torch.device("cpu"), batch=4)[0] < results[2**40][0]
+    assert results[2**40][1] == tiling.CPU_MAX_CHUNK  # cache-sized on the CPU, whatever the memory
+
+
+def test_cuda_chunks_follow_free_memory_past_the_cpu_cap(monkeypatch):
+    model = create("liif").eval()
+    monkeypatch.setattr(tiling, "free_memory_bytes", lambda device: 40 * 2**30)
+    tile, chunk = default_tile_and_chunk(model, torch.device("cuda"))
+    expected = int(40 * 2**30 / 2 / 2 // tiling.memory_per_query(model)) // 1024 * 1024
+    assert chunk == min(tiling.MAX_CHUNK, expected) > tiling.CPU_MAX_CHUNK
 
 
 def test_bad_arguments_raise_clear_errors(image):

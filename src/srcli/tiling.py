@@ -30,7 +30,8 @@ Two ways to give the decoder the tile's geometry:
 Defaults (:func:`default_tile_and_chunk`): a memory budget of a quarter of the free RAM
 capped at 1 GiB on the CPU, half of the free memory on CUDA; half of it goes to the
 encoded crop, half to one chunk of queries, with per-pixel costs estimated from the model
-(see :func:`memory_per_lr_pixel`, :func:`memory_per_query`). An out-of-memory error
+(see :func:`memory_per_lr_pixel`, :func:`memory_per_query`); on the CPU a chunk is at most
+:data:`CPU_MAX_CHUNK` queries, which keeps the decoder's activations in cache. An out-of-memory error
 halves the tile and the chunk and retries the unfinished tiles.
 """
 
@@ -54,6 +55,12 @@ CPU_BUDGET_CAP = 1 << 30
 #: bounds of the default tile side (LR pixels) and chunk (queries)
 MIN_TILE, MAX_TILE = 32, 1024
 MIN_CHUNK, MAX_CHUNK = 1024, 1 << 18
+#: largest default chunk on the CPU: a decoder layer's activations for 2048 queries (x4
+#: ensemble branches x 256 features) stay in the L2 cache, so the bias, ReLU and gather
+#: passes between the matrix products do not go to main memory. Measured with
+#: ``upscale_tiled`` (96^2 -> 384^2, random weights, 1 and 2 threads): 1.1-2.6x faster
+#: than 65536-query chunks for LIIF, A-LIIF and DIINN in fp32 and bf16.
+CPU_MAX_CHUNK = 2048
 #: bytes per float assumed by the estimates (fp32; lower precisions only use less)
 FLOAT_BYTES = 4
 #: local-ensemble branches a query may evaluate (LIIF, A-LIIF: 4)
@@ -115,7 +122,8 @@ def default_tile_and_chunk(model: nn.Module, device: torch.device | str, *, batc
     Rules: ``budget = free * fraction`` (CPU: a quarter, at most 1 GiB; CUDA: half), divided
     by ``batch``. The crop ``(tile + 2 halo)^2`` pixels may use half the budget at
     :func:`memory_per_lr_pixel`; a chunk may use the other half at :func:`memory_per_query`.
-    The tile is clamped to [32, 1024] and the chunk to [1024, 262144] (a multiple of 1024).
+    The tile is clamped to [32, 1024] and the chunk to [1024, 262144] (a multiple of 1024);
+    on the CPU the chunk is at most :data:`CPU_MAX_CHUNK`, a cache-sized batch of queries.
 
     Returns:
         ``(tile, chunk)``.
@@ -130,7 +138,8 @@ def default_tile_and_chunk(model: nn.Module, device: torch.device | str, *, batc
     crop_side = math.isqrt(int(half // memory_per_lr_pixel(model)))
     tile = min(MAX_TILE, max(MIN_TILE, crop_side - 2 * halo))
     chunk = int(half // memory_per_query(model)) // 1024 * 1024
-    return tile, min(MAX_CHUNK, max(MIN_CHUNK, chunk))
+    chunk = min(MAX_CHUNK, max(MIN_CHUNK, chunk))
+    return tile, chunk if device.type == "cuda" else min(chunk, CPU_MAX_CHUNK)
 
 
 def accepts_frame(model: nn.Module) -> bool:
