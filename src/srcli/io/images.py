@@ -487,9 +487,18 @@ def _atomic_write(path: Path, encode: Callable[[BinaryIO], None], overwrite: boo
 
 
 def _quantize(pixels: np.ndarray, bit_depth: str) -> np.ndarray:
-    """``round(clip(x, 0, 1) * max)`` as uint8/uint16 (NaN -> 0)."""
-    clipped = np.clip(np.nan_to_num(pixels, nan=0.0), 0.0, 1.0)
-    return np.rint(clipped * np.float32(_MAXVAL[bit_depth])).astype(bit_depth)
+    """``round(clip(x, 0, 1) * max)`` as uint8/uint16 (NaN -> 0).
+
+    One float working copy, updated in place: a 6000x6000 RGB image needs 432 MB for it,
+    not one such buffer per arithmetic step.
+    """
+    work = np.nan_to_num(pixels, nan=0.0, copy=True)
+    if not np.issubdtype(work.dtype, np.floating):
+        work = work.astype(np.float32)
+    np.clip(work, 0.0, 1.0, out=work)
+    work *= np.float32(_MAXVAL[bit_depth])
+    np.rint(work, out=work)
+    return work.astype(bit_depth)
 
 
 def _exif_block(exif: bytes | None) -> bytes | None:
