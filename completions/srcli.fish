@@ -120,7 +120,7 @@ complete -c srcli -n '__fish_seen_subcommand_from upscale' -l overwrite -d 'Repl
 complete -c srcli -n '__fish_seen_subcommand_from upscale' -l skip-existing -d 'Leave existing outputs alone.'
 complete -c srcli -n '__fish_seen_subcommand_from upscale' -l max-pixels -r -d 'Refuse inputs and outputs larger than this.'
 complete -c srcli -n '__fish_seen_subcommand_from upscale' -l tile -r -d 'LR tile side for learned models (default: from free memory).'
-complete -c srcli -n '__fish_seen_subcommand_from upscale' -l chunk -r -d 'Queries per decoder call (default: from free memory).'
+complete -c srcli -n '__fish_seen_subcommand_from upscale' -l chunk -r -d 'Queries per decoder call (default: from free memory; at most 2048 on the CPU, cache-sized).'
 complete -c srcli -n '__fish_seen_subcommand_from upscale' -l device -x -a 'auto cpu cuda' -d 'auto, cpu or cuda[:N].'
 complete -c srcli -n '__fish_seen_subcommand_from upscale' -l precision -x -a 'auto fp32 bf16 fp16' -d 'auto, fp32, bf16 or fp16.'
 complete -c srcli -n '__fish_seen_subcommand_from upscale' -l threads -r -d 'CPU threads (default: torch\'s).'

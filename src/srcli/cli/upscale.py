@@ -32,7 +32,7 @@ def upscale_command(
     skip_existing: SkipOpt = False,
     max_pixels: Annotated[int, typer.Option("--max-pixels", help="Refuse inputs and outputs larger than this.")] = 200_000_000,
     tile: Annotated[Optional[int], typer.Option("--tile", help="LR tile side for learned models (default: from free memory).", rich_help_panel="Compute")] = None,
-    chunk: Annotated[Optional[int], typer.Option("--chunk", help="Queries per decoder call (default: from free memory).", rich_help_panel="Compute")] = None,
+    chunk: Annotated[Optional[int], typer.Option("--chunk", help="Queries per decoder call (default: from free memory; at most 2048 on the CPU, cache-sized).", rich_help_panel="Compute")] = None,
     device: DeviceOpt = "auto",
     precision: PrecisionOpt = "auto",
     threads: ThreadsOpt = None,
