@@ -6,6 +6,7 @@ Only tasks use this module; models follow the device and dtype of their inputs.
 from __future__ import annotations
 
 import contextlib
+import functools
 import re
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Callable, Iterator, TypeVar
@@ -187,6 +188,7 @@ def free_memory_bytes(device: "torch.device") -> int:
 _M_TRIM_THRESHOLD, _M_MMAP_MAX = -1, -4
 
 
+@functools.cache
 def keep_freed_memory() -> bool:
     """Ask glibc's allocator to reuse freed blocks instead of returning them to the OS.
 
@@ -194,7 +196,8 @@ def keep_freed_memory() -> bool:
     mapped and unmapped at every allocation, and every training step pays the page
     faults of touching fresh memory again: about 30 % of a CPU LIIF step. Heap memory
     is then kept at its high-water mark, which is what a training loop reaches on its
-    first steps anyway. Call it before the first large allocation.
+    first steps anyway. Call it before the first large allocation; later calls (one per
+    fit or training run) return the first call's answer without touching the allocator.
 
     Returns:
         True where the setting took effect (Linux with glibc), False elsewhere.

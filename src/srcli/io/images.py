@@ -492,9 +492,9 @@ def _quantize(pixels: np.ndarray, bit_depth: str) -> np.ndarray:
     One float working copy, updated in place: a 6000x6000 RGB image needs 432 MB for it,
     not one such buffer per arithmetic step.
     """
-    work = np.nan_to_num(pixels, nan=0.0, copy=True)
-    if not np.issubdtype(work.dtype, np.floating):
-        work = work.astype(np.float32)
+    float_dtype = pixels.dtype if np.issubdtype(pixels.dtype, np.floating) else np.float32
+    work = np.array(pixels, dtype=float_dtype, copy=True)
+    np.nan_to_num(work, nan=0.0, copy=False)
     np.clip(work, 0.0, 1.0, out=work)
     work *= np.float32(_MAXVAL[bit_depth])
     np.rint(work, out=work)
