@@ -214,18 +214,18 @@ def test_bad_input(observations: list, kwargs: dict, message: str) -> None:
 def test_non_finite_low_precision_is_redone_in_fp32(monkeypatch) -> None:
     import srcli.tasks.fit_linr as fit_module
 
-    real = fit_module._full_loss
+    real = fit_module.full_loss
 
     def nan_in_bf16(model, coords, canvas_hw, terms, autocast_dtype):
         loss, mses, canvas = real(model, coords, canvas_hw, terms, autocast_dtype)
         return (loss * float("nan"), mses, canvas) if autocast_dtype is not None else (loss, mses, canvas)
 
-    monkeypatch.setattr(fit_module, "_full_loss", nan_in_bf16)
+    monkeypatch.setattr(fit_module, "full_loss", nan_in_bf16)
     noisy = smooth_image(8, 8)
     result = fit_linr([Observation("denoise", noisy)], steps=3, autocast_dtype=torch.bfloat16, **SMALL)
     assert "redone in fp32" in result.settings["precision_fallback"] and bool(torch.isfinite(result.image).all())
     plain = fit_linr([Observation("denoise", noisy)], steps=3, **SMALL)
     assert torch.equal(result.image, plain.image)
-    monkeypatch.setattr(fit_module, "_full_loss", lambda *a: (lambda r: (r[0] * float("nan"), *r[1:]))(real(*a)))
+    monkeypatch.setattr(fit_module, "full_loss", lambda *a: (lambda r: (r[0] * float("nan"), *r[1:]))(real(*a)))
     with pytest.raises(FitError, match="non-finite at step 0"):
         fit_linr([Observation("denoise", noisy)], steps=3, **SMALL)

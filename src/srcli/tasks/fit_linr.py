@@ -40,7 +40,6 @@ from srcli.models.siren import (
     linr_coords,
     linr_extent,
     render,
-    values_to_image,
 )
 from srcli.tasks.forward_models import (
     Blur,
@@ -50,8 +49,15 @@ from srcli.tasks.forward_models import (
     ForwardModelError,
     Identity,
     Mask,
-    data_term,
     estimate_noise_sigma,
+)
+from srcli.tasks.linr_terms import (
+    DataTerm,
+    FlatTerm,
+    flatten_terms,
+    full_loss,
+    known_support,
+    pixel_loss,
 )
 
 __all__ = ["FitError", "FitResult", "Observation", "build_operator", "estimate_noise_sigma", "fit_linr", "load_fit",
@@ -170,15 +176,7 @@ def build_operator(obs: Observation) -> ForwardModel:
     return Chain(ops) if ops else Identity()
 
 
-@dataclass
-class _Term:
-    operator: ForwardModel
-    observed: torch.Tensor
-    weight: float
-    mask: torch.Tensor | None
-
-
-def _resolve_terms(observations: list[Observation], device: torch.device) -> tuple[list[_Term], tuple[int, int]]:
+def _resolve_terms(observations: list[Observation], device: torch.device) -> tuple[list[DataTerm], tuple[int, int]]:
     if not observations:
         raise FitError("fit_linr needs at least one observation")
     ops = [build_operator(o) for o in observations]
@@ -197,45 +195,15 @@ def _resolve_terms(observations: list[Observation], device: torch.device) -> tup
         if not (math.isfinite(weight) and weight >= 0):
             raise FitError(f"{obs.task}: weight must be a finite number >= 0, got {weight!r}")
         mask = op.loss_mask()
-        terms.append(_Term(op, obs.image.detach().float().to(device), float(weight), None if mask is None else mask.to(device)))
+        terms.append(DataTerm(op, obs.image.detach().float().to(device), float(weight), None if mask is None else mask.to(device)))
     if sum(t.weight for t in terms) <= 0:
         raise FitError("all observation weights are 0")
     return terms, canvases.pop()
 
 
-def _autocast(device: torch.device, dtype: torch.dtype | None) -> torch.autocast:
-    """Autocast to ``dtype`` on ``device``; disabled for None."""
-    return torch.autocast(device.type, dtype=dtype or torch.bfloat16, enabled=dtype is not None)
-
-
 def _psnr(image: torch.Tensor, reference: torch.Tensor) -> float:
     mse = float((image.double() - reference.double()).square().mean())
     return float("inf") if mse == 0 else 10.0 * math.log10(1.0 / mse)
-
-
-def _full_loss(model: Siren, coords: torch.Tensor, canvas_hw: tuple[int, int], terms: list[_Term],
-               autocast_dtype: torch.dtype | None) -> tuple[torch.Tensor, list[torch.Tensor], torch.Tensor]:
-    with _autocast(coords.device, autocast_dtype):
-        values = model(coords)
-    canvas = values_to_image(values, canvas_hw)
-    mses = [data_term(t.operator(canvas, tuple(t.observed.shape[-2:])), t.observed, t.mask) for t in terms]
-    return sum(t.weight * m for t, m in zip(terms, mses, strict=True)), mses, canvas
-
-
-def _batch_loss(model: Siren, coords: torch.Tensor, flat: list[tuple[torch.Tensor, torch.Tensor | None]],
-                terms: list[_Term], index: torch.Tensor, autocast_dtype: torch.dtype | None) -> torch.Tensor:
-    with _autocast(coords.device, autocast_dtype):
-        values = model(coords[index])
-    pred = values.float() * 0.5 + 0.5
-    terms_and_data = zip(terms, flat, strict=True)
-    return sum(t.weight * data_term(pred, y[index], None if m is None else m[index]) for t, (y, m) in terms_and_data)
-
-
-def _flatten(terms: list[_Term]) -> list[tuple[torch.Tensor, torch.Tensor | None]]:
-    def flat(t: torch.Tensor) -> torch.Tensor:
-        return t[0].reshape(t.shape[1], -1).t()
-
-    return [(flat(t.observed), None if t.mask is None else flat(t.mask)) for t in terms]
 
 
 @dataclass
@@ -263,7 +231,7 @@ class _NonFinite(RuntimeError):
 class _Tracker:
     """Curve, best state and the current output image of one fit."""
 
-    def __init__(self, cfg: _Config, model: Siren, coords: torch.Tensor, canvas_hw: tuple[int, int], terms: list[_Term]) -> None:
+    def __init__(self, cfg: _Config, model: Siren, coords: torch.Tensor, canvas_hw: tuple[int, int], terms: list[DataTerm]) -> None:
         self.cfg, self.model, self.coords, self.canvas_hw, self.terms = cfg, model, coords, canvas_hw, terms
         self.curve: list[dict[str, Any]] = []
         self.best: tuple[float, int, dict[str, torch.Tensor], torch.Tensor] | None = None
@@ -293,7 +261,7 @@ class _Tracker:
         cfg = self.cfg
         if mses is None:  # mini-batch: evaluate the full data terms
             with torch.no_grad():
-                loss, mses, canvas = _full_loss(self.model, self.coords, self.canvas_hw, self.terms, cfg.autocast_dtype)
+                loss, mses, canvas = full_loss(self.model, self.coords, self.canvas_hw, self.terms, cfg.autocast_dtype)
         entry: dict[str, Any] = {"step": step, "loss": float(loss.detach()), "mse": [float(m.detach()) for m in mses]}
         if cfg.reference is not None:
             image = self.image_at(step, canvas)
@@ -315,26 +283,50 @@ def _new_model(channels: int, cfg: _Config, canvas_hw: tuple[int, int], device: 
     return model.to(device).train()  # type: ignore[return-value]
 
 
-def _run_fit(terms: list[_Term], canvas_hw: tuple[int, int], cfg: _Config, device: torch.device) -> FitResult:
+@dataclass
+class _LossPlan:
+    """How each step evaluates the loss: the whole canvas, the known support or random pixels."""
+
+    coords: torch.Tensor
+    canvas_hw: tuple[int, int]
+    terms: list[DataTerm]
+    support: torch.Tensor | None
+    flat: list[FlatTerm] | None
+    generator: torch.Generator
+
+    @classmethod
+    def build(cls, terms: list[DataTerm], canvas_hw: tuple[int, int], cfg: _Config, coords: torch.Tensor) -> _LossPlan:
+        support = None if cfg.batch else known_support(terms, canvas_hw)
+        flat = flatten_terms(terms) if cfg.batch or support is not None else None
+        generator = torch.Generator(device=coords.device).manual_seed(cfg.seed)
+        return cls(coords, canvas_hw, terms, support, flat, generator)
+
+    def loss(self, model: Siren, cfg: _Config, final: bool) -> tuple[torch.Tensor, list[torch.Tensor] | None, torch.Tensor | None]:
+        """``(loss, per-term MSEs or None for a random batch, canvas or None)``."""
+        if self.flat is None or (final and self.support is None):
+            return full_loss(model, self.coords, self.canvas_hw, self.terms, cfg.autocast_dtype)
+        if self.support is not None:
+            loss, mses = pixel_loss(model, self.coords, self.flat, self.support, cfg.autocast_dtype,
+                                    pixels=self.coords.shape[0])
+            return loss, mses, None
+        index = torch.randint(self.coords.shape[0], (cfg.batch,), generator=self.generator, device=self.coords.device)
+        return pixel_loss(model, self.coords, self.flat, index, cfg.autocast_dtype)[0], None, None
+
+
+def _run_fit(terms: list[DataTerm], canvas_hw: tuple[int, int], cfg: _Config, device: torch.device) -> FitResult:
     start = time.perf_counter()
     if device.type == "cpu":
         keep_freed_memory()  # every step allocates the same large activations again
     model = _new_model(terms[0].observed.shape[1], cfg, canvas_hw, device)
     coords = linr_coords(*canvas_hw, extent=tuple(model.extent.tolist()), device=device)
     optimiser = torch.optim.Adam(model.parameters(), lr=cfg.lr)
-    flat = _flatten(terms) if cfg.batch else None
-    generator = torch.Generator(device=device).manual_seed(cfg.seed)
+    plan = _LossPlan.build(terms, canvas_hw, cfg, coords)
     track = _Tracker(cfg, model, coords, canvas_hw, terms)
     reason = f"fixed: {cfg.steps} steps" if cfg.stop != "noise-level" else f"noise-level: not reached in {cfg.steps} steps"
     for step in range(cfg.steps + 1):
         final = step == cfg.steps
-        mses = canvas = None
         with torch.set_grad_enabled(not final):
-            if flat is None or final:
-                loss, mses, canvas = _full_loss(model, coords, canvas_hw, terms, cfg.autocast_dtype)
-            else:
-                index = torch.randint(coords.shape[0], (cfg.batch,), generator=generator, device=device)
-                loss = _batch_loss(model, coords, flat, terms, index, cfg.autocast_dtype)
+            loss, mses, canvas = plan.loss(model, cfg, final)
         if not bool(torch.isfinite(loss)):
             raise _NonFinite(f"the loss became non-finite at step {step}")
         noise_hit = cfg.stop == "noise-level" and track.noise_reached(None if mses is None else [float(m.detach()) for m in mses])
@@ -351,7 +343,9 @@ def _run_fit(terms: list[_Term], canvas_hw: tuple[int, int], cfg: _Config, devic
         optimiser.zero_grad(set_to_none=True)
         loss.backward()
         optimiser.step()
-    return _finish(track, model, step, reason, time.perf_counter() - start, canvas_hw)
+    result = _finish(track, model, step, reason, time.perf_counter() - start, canvas_hw)
+    result.settings["pixels_per_step"] = cfg.batch or (coords.shape[0] if plan.support is None else plan.support.numel())
+    return result
 
 
 def _finish(track: _Tracker, model: Siren, step: int, reason: str, seconds: float, canvas_hw: tuple[int, int]) -> FitResult:
@@ -386,7 +380,7 @@ def _check_reference(reference: torch.Tensor | None, channels: int, out_hw: tupl
     return reference.detach().float().to(device)
 
 
-def _resolve_config(observations: list[Observation], terms: list[_Term], canvas_hw: tuple[int, int], device: torch.device,
+def _resolve_config(observations: list[Observation], terms: list[DataTerm], canvas_hw: tuple[int, int], device: torch.device,
                     **opts: Any) -> _Config:
     steps = opts["steps"]
     if steps is None:
