@@ -113,6 +113,16 @@ def test_noise_level_stop_takes_sigma_on_the_255_scale(tmp_path, noisy):
     assert row["noise_sigma"] == 0 and row["steps"] == 2 and "not reached" in row["stop_reason"]
 
 
+def test_crop_fits_random_windows_and_reports_them(tmp_path, photo):
+    result = invoke("fit-linr", photo, "--kernel", "gauss:3:1", "--crop", "6", *TINY, "-o", tmp_path / "d.png", "--json")
+    assert result.exit_code == 0, result.output
+    row = json.loads(result.stdout)["rows"][0]
+    assert row["crop"] == 6 and row["pixels_per_step"] is None and size_of(tmp_path / "d.png") == (16, 12)
+    whole = invoke("fit-linr", photo, "--kernel", "gauss:3:1", *TINY, "-o", tmp_path / "w.png", "--json")
+    assert json.loads(whole.stdout)["rows"][0]["pixels_per_step"] == 12 * 16
+    assert (tmp_path / "d.png").read_bytes() != (tmp_path / "w.png").read_bytes()
+
+
 def test_stdout_image(tmp_path, photo):
     result = invoke("fit-linr", photo, *TINY, "-o", "-")
     assert result.exit_code == 0, result.output
@@ -166,6 +176,9 @@ def test_help_texts():
     (["{photo}", "--mask", "{small}"], "the mask is 8x5, the image 16x12"),
     (["{photo}", "--report", "{tmp}/r.txt"], "must end in .json, .csv or .md"),
     (["--observe", "sr:{photo}"], "an sr observation needs --scale"),
+    (["{photo}", "--scale", "2", "--crop", "8"], "random crops work for denoise, inpaint and deblur"),
+    (["{photo}", "--crop", "8", "--batch", "20"], "random pixels (batch) or random crops (crop), not both"),
+    (["{photo}", "--crop", "0"], "crop must be at least 1 pixel, got 0"),
 ])
 def test_bad_input_is_one_line_exit_2_and_no_output(tmp_path, photo, args, fragment):
     Image.fromarray(np.zeros((5, 8), np.uint8)).save(tmp_path / "small.png")

@@ -88,7 +88,8 @@ def fit_command(
     width: Annotated[int, typer.Option("--width", help="SIREN features per layer.", rich_help_panel=FIT)] = 256,
     depth: Annotated[int, typer.Option("--depth", help="Hidden sine layers after the first.", rich_help_panel=FIT)] = 6,
     batch: Annotated[Optional[int], typer.Option("--batch", help="Random pixels per step (denoise/inpaint only; default: the whole image).", rich_help_panel=FIT)] = None,
-    seed: Annotated[int, typer.Option("--seed", help="Seed of the initialisation and the pixel batches.", rich_help_panel=FIT)] = 0,
+    crop: Annotated[Optional[int], typer.Option("--crop", help="Side of a random window fitted per step (denoise/inpaint/deblur; default: the whole image). Much faster on large images.", rich_help_panel=FIT)] = None,
+    seed: Annotated[int, typer.Option("--seed", help="Seed of the initialisation and the pixel batches or crops.", rich_help_panel=FIT)] = 0,
     stop: Annotated[str, typer.Option("--stop", help="fixed (all steps), best-reference (keep the best state against --reference), noise-level (denoise: stop when the residual reaches the noise variance, no reference needed).", rich_help_panel=FIT)] = "fixed",
     noise_sigma: Annotated[Optional[float], typer.Option("--noise-sigma", help="Noise level for --stop noise-level on the 0-255 scale (default: estimated from the image).", rich_help_panel=FIT)] = None,
     eval_every: Annotated[int, typer.Option("--eval-every", help="Steps between curve points (loss, PSNR).", rich_help_panel=FIT)] = 25,
@@ -131,7 +132,7 @@ def fit_command(
         raise UsageError(f"unknown --task {task!r}; use one of {', '.join(TASKS)}")
     specs = ([ObserveSpec(task, image)] if image is not None else []) + [parse_observe(o) for o in observe or []]
     opts = FitLinrOptions(scale=scale, kernel=kernel, mask=mask, invert_mask=invert_mask, missing_value=missing_value,
-                          size=parse_size_option(size), steps=steps, lr=lr, width=width, depth=depth, batch=batch,
+                          size=parse_size_option(size), steps=steps, lr=lr, width=width, depth=depth, batch=batch, crop=crop,
                           seed=seed, stop=stop, noise_sigma=None if noise_sigma is None else noise_sigma / 255.0,
                           reference=reference, save_fit=save_fit, eval_every=eval_every, fmt=fmt, bit_depth=bit_depth,
                           overwrite=overwrite, device=device, precision=precision, threads=threads)

@@ -14,7 +14,8 @@ defaults:
 Methods: ``linr`` (:func:`srcli.tasks.fit_linr.fit_linr` with the paper's settings, or
 ``--opt steps=N``; ``--opt stop=noise-level`` ends denoising fits by the reference-free
 noise-level rule, with the noise level estimated from the noisy image, as
-``srcli fit-linr --stop noise-level`` does) and ``classical``, the observation itself made into an image: bicubic
+``srcli fit-linr --stop noise-level`` does; ``--opt crop=N`` fits a random N x N window
+per step, as ``fit-linr --crop``, in every case but ``sr``) and ``classical``, the observation itself made into an image: bicubic
 upscaling of the LR image, the noisy or blurred image as it is, linear interpolation
 through the known pixels. Metrics: PSNR and SSIM over all colour channels, peak 1 (the
 LINR paper's RGB figures).
@@ -122,7 +123,8 @@ def _restore(obs: Observation, method: str, case: tuple[str, float, float], ctx:
         raise UsageError(f"--opt stop={options['stop']}: use {' or '.join(STOP_RULES)}")
     if stop == "noise-level" and case[0] != "denoise":
         stop = "fixed"  # the rule needs a noisy observation; other cases keep the paper's fixed count
-    result = fit_linr([obs["obs"]], out_size=obs["hw"], steps=steps, seed=int(options["fit_seed"]),
+    crop = int(options["crop"]) if int(options["crop"]) > 0 and case[0] != "sr" else None  # sr needs the whole image
+    result = fit_linr([obs["obs"]], out_size=obs["hw"], steps=steps, seed=int(options["fit_seed"]), crop=crop,
                       device=ctx.runtime.device, autocast_dtype=ctx.runtime.autocast_dtype, stop=stop)
     return result.image.float().cpu()
 
@@ -152,7 +154,7 @@ LINR_TASK = register_bench_task(BenchTask(
     metrics={"psnr": rgb_psnr, "ssim": rgb_ssim},
     default_metrics=("psnr", "ssim"),
     baseline="classical",
-    options={"steps": 0, "fit_seed": 0, "stop": "fixed"},
+    options={"steps": 0, "fit_seed": 0, "stop": "fixed", "crop": 0},
     describe_observation=_describe,
     default_settings="sr:4",
     default_methods="linr,classical",

@@ -10,7 +10,8 @@ result can be rendered at any size (:func:`render`).
 Paper settings (defaults when only observations are given): width 256, 6 hidden sine
 layers, Adam lr 1e-4, full batch, 500 steps (4000 when a deblurring term is present),
 lanczos2 downsampler, denoise terms weighted 0.1 in joint fits (1 alone, where the weight
-does not matter), every other term 1.
+does not matter), every other term 1. Faster and stochastic: random pixels per step
+(``batch``) or a random window per step (``crop``); see :mod:`srcli.tasks.linr_terms`.
 
 Stopping rules: ``"fixed"`` (the paper: all steps), ``"best-reference"`` (keep the state
 with the best PSNR against a clean reference, for benchmarks) and ``"noise-level"``
@@ -54,6 +55,8 @@ from srcli.tasks.forward_models import (
 from srcli.tasks.linr_terms import (
     DataTerm,
     FlatTerm,
+    crop_loss,
+    crop_window,
     flatten_terms,
     full_loss,
     known_support,
@@ -214,6 +217,7 @@ class _Config:
     depth: int
     seed: int
     batch: int | None
+    crop: int | None
     eval_every: int
     autocast_dtype: torch.dtype | None
     stop: str
@@ -296,13 +300,16 @@ class _LossPlan:
 
     @classmethod
     def build(cls, terms: list[DataTerm], canvas_hw: tuple[int, int], cfg: _Config, coords: torch.Tensor) -> _LossPlan:
-        support = None if cfg.batch else known_support(terms, canvas_hw)
+        support = None if cfg.batch or cfg.crop else known_support(terms, canvas_hw)
         flat = flatten_terms(terms) if cfg.batch or support is not None else None
         generator = torch.Generator(device=coords.device).manual_seed(cfg.seed)
         return cls(coords, canvas_hw, terms, support, flat, generator)
 
     def loss(self, model: Siren, cfg: _Config, final: bool) -> tuple[torch.Tensor, list[torch.Tensor] | None, torch.Tensor | None]:
-        """``(loss, per-term MSEs or None for a random batch, canvas or None)``."""
+        """``(loss, per-term MSEs or None for a random batch or crop, canvas or None)``."""
+        if cfg.crop and not final:
+            window = crop_window(self.canvas_hw, cfg.crop, self.generator)
+            return crop_loss(model, self.coords, self.canvas_hw, self.terms, window, cfg.autocast_dtype), None, None
         if self.flat is None or (final and self.support is None):
             return full_loss(model, self.coords, self.canvas_hw, self.terms, cfg.autocast_dtype)
         if self.support is not None:
@@ -344,7 +351,8 @@ def _run_fit(terms: list[DataTerm], canvas_hw: tuple[int, int], cfg: _Config, de
         loss.backward()
         optimiser.step()
     result = _finish(track, model, step, reason, time.perf_counter() - start, canvas_hw)
-    result.settings["pixels_per_step"] = cfg.batch or (coords.shape[0] if plan.support is None else plan.support.numel())
+    result.settings["pixels_per_step"] = (None if cfg.crop else cfg.batch or
+                                          (coords.shape[0] if plan.support is None else plan.support.numel()))
     return result
 
 
@@ -360,7 +368,7 @@ def _finish(track: _Tracker, model: Siren, step: int, reason: str, seconds: floa
     assert image is not None
     model.eval()
     settings = {"steps": cfg.steps, "lr": cfg.lr, "width": cfg.width, "depth": cfg.depth, "seed": cfg.seed,
-                "batch": cfg.batch, "stop": cfg.stop, "precision": str(cfg.autocast_dtype or "fp32").replace("torch.", "")}
+                "batch": cfg.batch, "crop": cfg.crop, "stop": cfg.stop, "precision": str(cfg.autocast_dtype or "fp32").replace("torch.", "")}
     return FitResult(model, image, track.curve, step, seconds, canvas_hw, cfg.out_hw, reason, best_step, best_psnr,
                      cfg.noise_sigma, settings)
 
@@ -399,6 +407,15 @@ def _resolve_config(observations: list[Observation], terms: list[DataTerm], canv
             raise FitError(f"batch must be at least 1 pixel, got {batch}")
         if not all(t.operator.pointwise and tuple(t.observed.shape[-2:]) == canvas_hw for t in terms):
             raise FitError("random-pixel batches work for denoise and inpaint only; sr and deblur need the whole image each step")
+    crop = opts["crop"]
+    if crop is not None:
+        if batch is not None:
+            raise FitError("use random pixels (batch) or random crops (crop), not both")
+        if crop < 1:
+            raise FitError(f"crop must be at least 1 pixel, got {crop}")
+        if not all(t.operator.reach is not None and tuple(t.observed.shape[-2:]) == canvas_hw for t in terms):
+            raise FitError("random crops work for denoise, inpaint and deblur (not circular blur); sr needs the whole "
+                           "image each step")
     out_hw = canvas_hw if opts["out_size"] is None else (int(opts["out_size"][0]), int(opts["out_size"][1]))
     if min(out_hw) < 1:
         raise FitError(f"out_size must be positive, got {out_hw}")
@@ -416,14 +433,14 @@ def _resolve_config(observations: list[Observation], terms: list[DataTerm], canv
         sigma = estimate_noise_sigma(terms[denoise_index].observed) if sigma is None else float(sigma)
         if not (math.isfinite(sigma) and sigma >= 0):
             raise FitError(f"noise_sigma must be >= 0, got {sigma!r}")
-    return _Config(steps, float(opts["lr"]), int(opts["width"]), int(opts["depth"]), int(opts["seed"]), batch,
+    return _Config(steps, float(opts["lr"]), int(opts["width"]), int(opts["depth"]), int(opts["seed"]), batch, crop,
                    int(opts["eval_every"]), opts["autocast_dtype"], stop, out_hw, reference, sigma, denoise_index,
                    opts["callback"])
 
 
 def fit_linr(observations: list[Observation], *, out_size: tuple[int, int] | None = None, steps: int | None = None,
              lr: float = DEFAULT_LR, width: int = DEFAULT_WIDTH, depth: int = DEFAULT_DEPTH, seed: int = 0,
-             batch: int | None = None, reference: torch.Tensor | None = None, eval_every: int = 25,
+             batch: int | None = None, crop: int | None = None, reference: torch.Tensor | None = None, eval_every: int = 25,
              autocast_dtype: torch.dtype | None = None, device: torch.device | str | None = None,
              callback: Callable[[dict[str, Any]], bool | None] | None = None, stop: str = "fixed",
              noise_sigma: float | None = None) -> FitResult:
@@ -436,8 +453,11 @@ def fit_linr(observations: list[Observation], *, out_size: tuple[int, int] | Non
         lr: Adam learning rate (paper: 1e-4).
         width: SIREN features per layer (paper: 256).
         depth: hidden sine layers after the first (paper: 6, i.e. 8 linear layers).
-        seed: seeds the initialisation and the pixel batches.
+        seed: seeds the initialisation and the pixel batches or crops.
         batch: pixels per step drawn at random (denoise/inpaint only); None: all (paper).
+        crop: side of a random square window of the observations per step (denoise,
+            inpaint, deblur; the SIREN also runs on the blur's reach around it); None:
+            the whole image (paper). Much faster on large images; a stochastic fit.
         reference: clean ``(1, C, H_out, W_out)`` image; adds PSNR to the curve.
         eval_every: steps between curve entries (and callback calls).
         autocast_dtype: e.g. ``torch.bfloat16`` for the hidden layers; a fit that turns
@@ -460,7 +480,7 @@ def fit_linr(observations: list[Observation], *, out_size: tuple[int, int] | Non
     dev = torch.device(device) if device is not None else observations[0].image.device
     terms, canvas_hw = _resolve_terms(observations, dev)
     cfg = _resolve_config(observations, terms, canvas_hw, dev, out_size=out_size, steps=steps, lr=lr, width=width,
-                          depth=depth, seed=seed, batch=batch, reference=reference, eval_every=eval_every,
+                          depth=depth, seed=seed, batch=batch, crop=crop, reference=reference, eval_every=eval_every,
                           autocast_dtype=autocast_dtype, stop=stop, noise_sigma=noise_sigma, callback=callback)
     settings_tasks = [{"task": o.task, "size": list(o.image.shape[-2:]), "weight": t.weight, "operator": t.operator.describe()}
                       for o, t in zip(observations, terms, strict=True)]

@@ -49,10 +49,21 @@ class ForwardModel:
     pointwise = True
     #: True when the output size differs from the canvas size
     changes_size = False
+    #: how far (in canvas pixels) an observed pixel's value reaches around its own
+    #: position; None when it may depend on any pixel (random-crop fits need a number)
+    reach: int | None = 0
 
     def __call__(self, image: torch.Tensor, observed_hw: tuple[int, int]) -> torch.Tensor:
         """Apply ``A``. ``image``: ``(B, C, H, W)``; returns ``(B, C, *observed_hw)``."""
         raise NotImplementedError
+
+    def apply_local(self, image: torch.Tensor) -> torch.Tensor:
+        """``A`` without its mask on a canvas crop of any size (operators with a ``reach``).
+
+        Pixels at least ``reach`` inside the crop, or on an edge the crop shares with
+        the canvas, get the values ``A`` gives them on the whole canvas.
+        """
+        return image
 
     def render_size(self, observed_hw: tuple[int, int]) -> tuple[int, int]:
         """Size ``(H, W)`` of the canvas this operator needs for an observation of ``observed_hw``."""
@@ -90,6 +101,7 @@ class Downsample(ForwardModel):
 
     pointwise = False
     changes_size = True
+    reach = None
 
     def __init__(self, scale: float, kernel: str = "lanczos2") -> None:
         if isinstance(scale, bool) or not isinstance(scale, (int, float)) or not math.isfinite(scale) or scale <= 0:
@@ -171,11 +183,16 @@ class Blur(ForwardModel):
             raise ForwardModelError(f"unknown padding {padding!r}; use one of {', '.join(PADDINGS)}")
         self.kernel = kernel2d.detach().float()
         self.padding = padding
+        # circular borders wrap to the far side of the canvas, outside any crop
+        self.reach = None if padding == "circular" else max(self.kernel.shape) // 2
 
     def __call__(self, image: torch.Tensor, observed_hw: tuple[int, int]) -> torch.Tensor:
+        _check_same_size(image, observed_hw, "deblur")
+        return self.apply_local(image)
+
+    def apply_local(self, image: torch.Tensor) -> torch.Tensor:
         from srcli.resize import blur
 
-        _check_same_size(image, observed_hw, "deblur")
         return blur(image, self.kernel, padding=self.padding)
 
     def describe(self) -> str:
@@ -197,11 +214,18 @@ class Chain(ForwardModel):
         self.operators = list(operators)
         self.pointwise = all(op.pointwise for op in self.operators)
         self.changes_size = any(op.changes_size for op in self.operators)
+        reaches = [op.reach for op in self.operators]
+        self.reach = None if None in reaches else sum(reaches)  # type: ignore[arg-type]
 
     def __call__(self, image: torch.Tensor, observed_hw: tuple[int, int]) -> torch.Tensor:
         for op in self.operators:
             image = op(image, observed_hw if op.changes_size else tuple(image.shape[-2:]))
         _check_same_size(image, observed_hw, self.describe())
+        return image
+
+    def apply_local(self, image: torch.Tensor) -> torch.Tensor:
+        for op in self.operators:
+            image = op.apply_local(image)
         return image
 
     def render_size(self, observed_hw: tuple[int, int]) -> tuple[int, int]:

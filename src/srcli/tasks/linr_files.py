@@ -68,6 +68,7 @@ class FitLinrOptions:
     width: int = 256
     depth: int = 6
     batch: int | None = None
+    crop: int | None = None
     seed: int = 0
     stop: str = "fixed"
     noise_sigma: float | None = None
@@ -236,7 +237,8 @@ def _fit_row(specs: list[ObserveSpec], observations: list[Observation], result: 
     return {"inputs": inputs, "output": output, "output_size": [w, h], "canvas": [result.canvas_hw[1], result.canvas_hw[0]],
             "steps": result.steps, "seconds": round(result.seconds, 3), "stop_reason": result.stop_reason,
             "best_step": result.best_step, "best_psnr": result.best_psnr, "noise_sigma": result.noise_sigma,
-            "final_loss": curve[-1]["loss"] if curve else None, "curve": curve}
+            "final_loss": curve[-1]["loss"] if curve else None, "batch": result.settings.get("batch"),
+            "crop": result.settings.get("crop"), "pixels_per_step": result.settings.get("pixels_per_step"), "curve": curve}
 
 
 def fit_linr_files(specs: list[ObserveSpec], output: str | None, opts: FitLinrOptions, *,
@@ -282,7 +284,7 @@ def fit_linr_files(specs: list[ObserveSpec], output: str | None, opts: FitLinrOp
             callback({**entry, "total": total})
 
     result = fit_linr(observations, out_size=out_size, steps=opts.steps, lr=opts.lr, width=opts.width, depth=opts.depth,
-                      seed=opts.seed, batch=opts.batch, reference=_reference_tensor(reference),
+                      seed=opts.seed, batch=opts.batch, crop=opts.crop, reference=_reference_tensor(reference),
                       eval_every=opts.eval_every, autocast_dtype=runtime.autocast_dtype, device=runtime.device,
                       callback=progress, stop=opts.stop, noise_sigma=opts.noise_sigma)
     pixels = np.clip(result.image[0].permute(1, 2, 0).float().cpu().numpy(), 0, 1).astype(np.float32)
