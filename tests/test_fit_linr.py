@@ -212,7 +212,7 @@ def test_bad_input(observations: list, kwargs: dict, message: str) -> None:
 
 
 def test_non_finite_low_precision_is_redone_in_fp32(monkeypatch) -> None:
-    import srcli.tasks.fit_linr as fit_module
+    import srcli.tasks.linr_loop as fit_module
 
     real = fit_module.full_loss
 

@@ -1,0 +1,260 @@
+"""The optimisation loop of a LINR fit: steps, curve, stopping and the result.
+
+:func:`run_fit` takes prepared data terms (:mod:`srcli.tasks.linr_terms`) and resolved
+settings (:class:`FitConfig`, checked by :func:`srcli.tasks.fit_linr.fit_linr`), fits a
+fresh SIREN with Adam and returns a :class:`FitResult`. Each step's loss comes from a
+:class:`_LossPlan`: the whole canvas, the known support, random pixels or a random crop.
+"""
+
+from __future__ import annotations
+
+import math
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+import torch
+
+from srcli.device import keep_freed_memory
+from srcli.models.siren import Siren, linr_coords, linr_extent, render
+from srcli.tasks.linr_terms import (
+    DataTerm,
+    FlatTerm,
+    crop_loss,
+    crop_window,
+    flatten_terms,
+    full_loss,
+    known_support,
+    pixel_loss,
+)
+
+
+@dataclass
+class FitResult:
+    """What :func:`fit_linr` returns.
+
+    Attributes:
+        model: the fitted :class:`Siren` (its ``extent`` buffer set), on the fit's device.
+        image: ``(1, C, H, W)`` output rendered at ``out_hw``, clipped to ``[0, 1]``.
+        curve: one dict per evaluation: ``step``, ``loss`` (weighted total), ``mse`` (per
+            observation) and ``psnr`` (dB, RGB, against the reference) when one is given.
+        steps: optimiser steps taken before the returned state.
+        seconds: wall time of the fit.
+        canvas_hw: size the function was fitted on.
+        out_hw: size of ``image``.
+        stop_reason: why the fit ended.
+        best_step: step of the best reference PSNR (None without reference).
+        best_psnr: that PSNR.
+        noise_sigma: noise level used by the ``noise-level`` rule (``[0, 1]`` scale).
+        settings: the resolved settings (for reports and model cards).
+    """
+
+    model: Siren
+    image: torch.Tensor
+    curve: list[dict[str, Any]]
+    steps: int
+    seconds: float
+    canvas_hw: tuple[int, int]
+    out_hw: tuple[int, int]
+    stop_reason: str
+    best_step: int | None = None
+    best_psnr: float | None = None
+    noise_sigma: float | None = None
+    settings: dict[str, Any] = field(default_factory=dict)
+
+    def card(self) -> dict[str, Any]:
+        """JSON-ready model card for :func:`save_fit`."""
+        last = self.curve[-1] if self.curve else {}
+        return {"kind": "linr-fit", **self.settings, "canvas": list(self.canvas_hw), "out_size": list(self.out_hw),
+                "extent": [float(v) for v in self.model.extent.tolist()], "steps_run": self.steps,
+                "seconds": round(self.seconds, 3), "stop_reason": self.stop_reason, "best_step": self.best_step,
+                "best_psnr": self.best_psnr, "noise_sigma": self.noise_sigma, "final_loss": last.get("loss"),
+                "curve": [{k: v for k, v in e.items() if k != "mse"} for e in self.curve]}
+
+
+def _psnr(image: torch.Tensor, reference: torch.Tensor) -> float:
+    mse = float((image.double() - reference.double()).square().mean())
+    return float("inf") if mse == 0 else 10.0 * math.log10(1.0 / mse)
+
+
+@dataclass
+class FitConfig:
+    """Resolved settings of one fit (see :func:`srcli.tasks.fit_linr.fit_linr`)."""
+
+    steps: int
+    lr: float
+    width: int
+    depth: int
+    seed: int
+    batch: int | None
+    crop: int | None
+    eval_every: int
+    autocast_dtype: torch.dtype | None
+    stop: str
+    out_hw: tuple[int, int]
+    reference: torch.Tensor | None
+    noise_sigma: float | None
+    denoise_index: int | None
+    callback: Callable[[dict[str, Any]], bool | None] | None
+
+
+class NonFiniteLoss(RuntimeError):
+    """The loss became NaN or Inf (the caller may retry in fp32)."""
+
+
+class _Tracker:
+    """Curve, best state and the current output image of one fit."""
+
+    def __init__(self, cfg: FitConfig, model: Siren, coords: torch.Tensor, canvas_hw: tuple[int, int], terms: list[DataTerm]) -> None:
+        self.cfg, self.model, self.coords, self.canvas_hw, self.terms = cfg, model, coords, canvas_hw, terms
+        self.curve: list[dict[str, Any]] = []
+        self.best: tuple[float, int, dict[str, torch.Tensor], torch.Tensor] | None = None
+        self.image: torch.Tensor | None = None
+        self.image_step = -1
+
+    def noise_reached(self, mses: list[float] | None) -> bool:
+        """True when the ``noise-level`` rule says stop (denoise MSE <= sigma^2)."""
+        cfg = self.cfg
+        if cfg.stop != "noise-level" or mses is None:
+            return False
+        return mses[cfg.denoise_index] <= cfg.noise_sigma ** 2  # type: ignore[index,operator]
+
+    def image_at(self, step: int, canvas: torch.Tensor | None) -> torch.Tensor:
+        """The output image of the current state (``canvas`` reused when it has the output size)."""
+        if self.image_step != step:
+            if self.cfg.out_hw == self.canvas_hw and canvas is not None:
+                self.image = canvas.detach().clamp(0.0, 1.0)
+            else:
+                self.image = render(self.model, self.cfg.out_hw, autocast_dtype=self.cfg.autocast_dtype)
+            self.image_step = step
+        assert self.image is not None
+        return self.image
+
+    def record(self, step: int, loss: torch.Tensor, mses: list[torch.Tensor] | None, canvas: torch.Tensor | None) -> bool:
+        """Add a curve entry; returns True when the callback asks to stop."""
+        cfg = self.cfg
+        if mses is None:  # mini-batch: evaluate the full data terms
+            with torch.no_grad():
+                loss, mses, canvas = full_loss(self.model, self.coords, self.canvas_hw, self.terms, cfg.autocast_dtype)
+        entry: dict[str, Any] = {"step": step, "loss": float(loss.detach()), "mse": [float(m.detach()) for m in mses]}
+        if cfg.reference is not None:
+            image = self.image_at(step, canvas)
+            entry["psnr"] = _psnr(image, cfg.reference)
+            if self.best is None or entry["psnr"] > self.best[0]:
+                state = {k: v.detach().clone() for k, v in self.model.state_dict().items()}
+                self.best = (entry["psnr"], step, state, image)
+        self.curve.append(entry)
+        return bool(cfg.callback(entry)) if cfg.callback is not None else False
+
+
+def _new_model(channels: int, cfg: FitConfig, canvas_hw: tuple[int, int], device: torch.device) -> Siren:
+    from srcli.registry import create
+
+    with torch.random.fork_rng(devices=[]):
+        torch.manual_seed(cfg.seed)
+        model = create("siren", out_features=channels, width=cfg.width, depth=cfg.depth)
+    model.extent.copy_(torch.tensor(linr_extent(*canvas_hw)))
+    return model.to(device).train()  # type: ignore[return-value]
+
+
+@dataclass
+class _LossPlan:
+    """How each step evaluates the loss: the whole canvas, the known support or random pixels."""
+
+    coords: torch.Tensor
+    canvas_hw: tuple[int, int]
+    terms: list[DataTerm]
+    support: torch.Tensor | None
+    flat: list[FlatTerm] | None
+    generator: torch.Generator
+
+    @classmethod
+    def build(cls, terms: list[DataTerm], canvas_hw: tuple[int, int], cfg: FitConfig, coords: torch.Tensor) -> _LossPlan:
+        support = None if cfg.batch or cfg.crop else known_support(terms, canvas_hw)
+        flat = flatten_terms(terms) if cfg.batch or support is not None else None
+        generator = torch.Generator(device=coords.device).manual_seed(cfg.seed)
+        return cls(coords, canvas_hw, terms, support, flat, generator)
+
+    def loss(self, model: Siren, cfg: FitConfig, final: bool) -> tuple[torch.Tensor, list[torch.Tensor] | None, torch.Tensor | None]:
+        """``(loss, per-term MSEs or None for a random batch or crop, canvas or None)``."""
+        if cfg.crop and not final:
+            window = crop_window(self.canvas_hw, cfg.crop, self.generator)
+            return crop_loss(model, self.coords, self.canvas_hw, self.terms, window, cfg.autocast_dtype), None, None
+        if self.flat is None or (final and self.support is None):
+            return full_loss(model, self.coords, self.canvas_hw, self.terms, cfg.autocast_dtype)
+        if self.support is not None:
+            loss, mses = pixel_loss(model, self.coords, self.flat, self.support, cfg.autocast_dtype,
+                                    pixels=self.coords.shape[0])
+            return loss, mses, None
+        index = torch.randint(self.coords.shape[0], (cfg.batch,), generator=self.generator, device=self.coords.device)
+        return pixel_loss(model, self.coords, self.flat, index, cfg.autocast_dtype)[0], None, None
+
+
+def run_fit(terms: list[DataTerm], canvas_hw: tuple[int, int], cfg: FitConfig, device: torch.device) -> FitResult:
+    """Fit a fresh SIREN to the data terms.
+
+    Args:
+        terms: prepared data terms, on ``device``.
+        canvas_hw: ``(H, W)`` of the canvas they share.
+        cfg: resolved settings.
+        device: where to fit.
+
+    Returns:
+        The :class:`FitResult` (model, image, curve, stop reason, settings).
+
+    Raises:
+        NonFiniteLoss: the loss became NaN or Inf.
+    """
+    start = time.perf_counter()
+    if device.type == "cpu":
+        keep_freed_memory()  # every step allocates the same large activations again
+    model = _new_model(terms[0].observed.shape[1], cfg, canvas_hw, device)
+    coords = linr_coords(*canvas_hw, extent=tuple(model.extent.tolist()), device=device)
+    optimiser = torch.optim.Adam(model.parameters(), lr=cfg.lr)
+    plan = _LossPlan.build(terms, canvas_hw, cfg, coords)
+    track = _Tracker(cfg, model, coords, canvas_hw, terms)
+    reason = f"fixed: {cfg.steps} steps" if cfg.stop != "noise-level" else f"noise-level: not reached in {cfg.steps} steps"
+    for step in range(cfg.steps + 1):
+        final = step == cfg.steps
+        with torch.set_grad_enabled(not final):
+            loss, mses, canvas = plan.loss(model, cfg, final)
+        if not bool(torch.isfinite(loss)):
+            raise NonFiniteLoss(f"the loss became non-finite at step {step}")
+        noise_hit = cfg.stop == "noise-level" and track.noise_reached(None if mses is None else [float(m.detach()) for m in mses])
+        if final or noise_hit or step % cfg.eval_every == 0:
+            stop_asked = track.record(step, loss, mses, canvas)
+            noise_hit = noise_hit or track.noise_reached(track.curve[-1]["mse"])
+            if noise_hit:
+                reason = f"noise-level: data MSE reached sigma^2 at step {step}"
+            elif stop_asked:
+                reason = f"stopped by callback at step {step}"
+            if final or noise_hit or stop_asked:
+                track.image_at(step, canvas)
+                break
+        optimiser.zero_grad(set_to_none=True)
+        loss.backward()
+        optimiser.step()
+    result = _finish(track, model, step, reason, time.perf_counter() - start, canvas_hw)
+    result.settings["pixels_per_step"] = (None if cfg.crop else cfg.batch or
+                                          (coords.shape[0] if plan.support is None else plan.support.numel()))
+    return result
+
+
+def _finish(track: _Tracker, model: Siren, step: int, reason: str, seconds: float, canvas_hw: tuple[int, int]) -> FitResult:
+    cfg = track.cfg
+    best_step = best_psnr = None
+    image = track.image
+    if track.best is not None:
+        best_psnr, best_step = track.best[0], track.best[1]
+        if cfg.stop == "best-reference":
+            model.load_state_dict(track.best[2])
+            image, step, reason = track.best[3], best_step, f"best-reference: best PSNR at step {best_step}"
+    assert image is not None
+    model.eval()
+    settings = {"steps": cfg.steps, "lr": cfg.lr, "width": cfg.width, "depth": cfg.depth, "seed": cfg.seed,
+                "batch": cfg.batch, "crop": cfg.crop, "stop": cfg.stop, "precision": str(cfg.autocast_dtype or "fp32").replace("torch.", "")}
+    return FitResult(model, image, track.curve, step, seconds, canvas_hw, cfg.out_hw, reason, best_step, best_psnr,
+                     cfg.noise_sigma, settings)
+
+
