@@ -3,11 +3,14 @@
 ``srcli completions bash|zsh|fish`` prints one; ``completions/`` in the repository holds
 the three, regenerated with ``python -m srcli.cli.completion completions/`` (a test fails
 when they are stale). Static scripts need no Python at completion time, so they are instant.
+Groups (``bench``, ``fit-linr``) complete their subcommands, then each subcommand's options;
+the scripts handle one level of groups (``srcli GROUP SUB``), which is all the app has.
 """
 
 from __future__ import annotations
 
 import sys
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -17,92 +20,225 @@ from srcli.cli.common import handles_errors
 
 SHELLS = ("bash", "zsh", "fish")
 FILE_NAMES = {"bash": "srcli.bash", "zsh": "_srcli", "fish": "srcli.fish"}
-#: values offered after these options
+#: values offered after these options, in every command unless COMMAND_HINTS overrides them
 VALUE_HINTS = {
     "--device": "auto cpu cuda",
     "--precision": "auto fp32 bf16 fp16",
     "--format": "png jpeg webp bmp tiff",
     "--bit-depth": "keep 8 16 32",
-    "--task": "upscale points fit",
 }
+#: values of options that differ between commands, by command path; "" offers none
+COMMAND_HINTS = {
+    "models": {"--task": "upscale points fit"},
+    "bench quality": {"--task": "upscale points inpaint linr"},
+    "fit-linr fit": {"--task": "auto denoise sr inpaint deblur", "--stop": "fixed best-reference noise-level"},
+    "fit-linr render": {"--bit-depth": "8 16 32"},
+    "from-points": {"--bit-depth": "auto 8 16 32"},
+}
+#: a group's first word that is no subcommand starts this subcommand (``DefaultFitGroup``)
+DEFAULT_SUBCOMMANDS = {"fit-linr": "fit"}
+#: one command or group, as :func:`_spec` describes it
+Spec = dict[str, Any]
 
 
-def _command_specs() -> list[dict[str, Any]]:
-    """``[{name, help, options: [{flags, help, takes_value}]}]`` for every subcommand, sorted."""
+def _first_line(text: str | None) -> str:
+    """The first line of a help text ("" for none)."""
+    return (text or "").split("\n")[0]
+
+
+def _option_specs(command: Any, path: str) -> list[Spec]:
+    """``[{flags, help, takes_value, values}]`` for ``command``'s options, ``--help -h`` last."""
+    hints = {**VALUE_HINTS, **COMMAND_HINTS.get(path, {})}
+    options = []
+    for param in command.params:
+        if param.param_type_name != "option":
+            continue
+        flags = [*param.opts, *param.secondary_opts]
+        long = next((f for f in flags if f.startswith("--")), flags[0])
+        takes_value = not param.is_flag
+        options.append({"flags": flags, "help": _first_line(param.help), "takes_value": takes_value,
+                        "values": hints.get(long, "") if takes_value else ""})
+    options.append({"flags": ["--help", "-h"], "help": "Show help and exit.", "takes_value": False, "values": ""})
+    return options
+
+
+def _spec(name: str, command: Any, parent: str = "") -> Spec:
+    """``{name, path, help, options, children, default}`` for ``command`` and, recursively, its subcommands."""
+    path = f"{parent} {name}".strip()
+    subcommands = getattr(command, "commands", {})
+    return {"name": name, "path": path, "help": _first_line(command.help), "options": _option_specs(command, path),
+            "children": [_spec(sub, subcommands[sub], path) for sub in sorted(subcommands)],
+            "default": DEFAULT_SUBCOMMANDS.get(path)}
+
+
+def _command_specs() -> list[Spec]:
+    """The specs of every top-level command, sorted by name."""
     from srcli.cli.app import app
 
     group = typer.main.get_command(app)
-    specs = []
-    for name in sorted(group.commands):  # type: ignore[attr-defined]
-        command = group.commands[name]  # type: ignore[attr-defined]
-        options = []
-        for param in command.params:
-            if param.param_type_name != "option":
-                continue
-            flags = [*param.opts, *param.secondary_opts]
-            options.append({"flags": flags, "help": (param.help or "").split("\n")[0], "takes_value": not param.is_flag})
-        options.append({"flags": ["--help", "-h"], "help": "Show help and exit.", "takes_value": False})
-        specs.append({"name": name, "help": (command.help or "").split("\n")[0], "options": options})
-    return specs
+    return [_spec(name, group.commands[name]) for name in sorted(group.commands)]  # type: ignore[attr-defined]
 
 
-def _bash(specs: list[dict[str, Any]]) -> str:
+def _walk(specs: list[Spec]) -> Iterator[Spec]:
+    """Every spec in ``specs``, each followed by its descendants."""
+    for spec in specs:
+        yield spec
+        yield from _walk(spec["children"])
+
+
+def _bash_groups(specs: list[Spec]) -> list[str]:
+    """Lines completing a group's subcommand, then extending ``cmd`` to the path ``group sub``."""
+    lines = ['  case "$cmd" in']
+    for spec in specs:
+        if spec["children"]:
+            subs = " ".join(c["name"] for c in spec["children"])
+            lines.append(f'    "{spec["name"]}") subs="{subs}" dflt="{spec["default"] or ""}" ;;')
+    return lines + [
+        "  esac",
+        '  if [[ -n "$subs" ]]; then',
+        '    if (( i + 1 == COMP_CWORD )) && [[ "$cur" != -* || -z "$dflt" ]]; then',
+        '      COMPREPLY=( $(compgen -W "$subs --help -h" -- "$cur") )',
+        '      if [[ -n "$dflt" ]]; then COMPREPLY+=( $(compgen -f -- "$cur") ); fi',
+        "      return 0",
+        "    fi",
+        '    sub="${COMP_WORDS[i+1]}"; [[ " $subs " == *" $sub "* ]] || sub="$dflt"',
+        '    if [[ -n "$sub" ]]; then cmd="$cmd $sub"; fi',
+        "  fi"]
+
+
+def _bash(specs: list[Spec]) -> str:
+    """The bash script: ``_srcli`` finds the command path, then offers its options or an option's values."""
     names = " ".join(s["name"] for s in specs)
     lines = ["# bash completion for srcli (generated by `srcli completions bash`; do not edit)",
-             "_srcli() {", '  local cur="${COMP_WORDS[COMP_CWORD]}" prev="${COMP_WORDS[COMP_CWORD-1]}" cmd="" i opts=""',
+             "_srcli() {",
+             '  local cur="${COMP_WORDS[COMP_CWORD]}" prev="${COMP_WORDS[COMP_CWORD-1]}" cmd="" i opts="" vals=""',
+             '  local sub="" subs="" dflt=""',
              '  for ((i=1; i<COMP_CWORD; i++)); do case "${COMP_WORDS[i]}" in -*) ;; *) cmd="${COMP_WORDS[i]}"; break ;; esac; done',
-             '  case "$prev" in']
-    lines += [f'    {flag}) COMPREPLY=( $(compgen -W "{values}" -- "$cur") ); return ;;' for flag, values in VALUE_HINTS.items()]
-    lines += ["  esac", '  case "$cmd" in',
-              f'    "") COMPREPLY=( $(compgen -W "{names} --help --version" -- "$cur") ); return ;;']
-    for spec in specs:
+             *_bash_groups(specs), '  case "$cmd" in',
+             f'    "") COMPREPLY=( $(compgen -W "{names} --help --version" -- "$cur") ); return 0 ;;']
+    for spec in _walk(specs):
         flags = " ".join(f for o in spec["options"] for f in o["flags"])
-        lines.append(f'    {spec["name"]}) opts="{flags}" ;;')
-    lines += ["  esac", '  if [[ "$cur" == -* ]]; then COMPREPLY=( $(compgen -W "$opts" -- "$cur") )',
+        lines.append(f'    "{spec["path"]}") opts="{flags}"')
+        hints = [f'{"|".join(o["flags"])}) vals="{o["values"]}" ;;' for o in spec["options"] if o["values"]]
+        lines[-1] += f'\n      case "$prev" in {" ".join(hints)} esac ;;' if hints else " ;;"
+    lines += ["  esac", '  if [[ -n "$vals" ]]; then COMPREPLY=( $(compgen -W "$vals" -- "$cur") ); return 0; fi',
+              '  if [[ "$cur" == -* ]]; then COMPREPLY=( $(compgen -W "$opts" -- "$cur") )',
               '  else COMPREPLY=( $(compgen -f -- "$cur") ); fi', "}", "complete -o default -F _srcli srcli", ""]
     return "\n".join(lines)
 
 
 def _zsh_quote(text: str) -> str:
+    """``text`` inside a single-quoted ``_arguments`` / ``_describe`` spec."""
     return text.replace("'", "'\\''").replace("[", "\\[").replace("]", "\\]").replace(":", "\\:")
 
 
-def _zsh(specs: list[dict[str, Any]]) -> str:
-    lines = ["#compdef srcli", "# zsh completion for srcli (generated by `srcli completions zsh`; do not edit)", "", "_srcli() {",
-             "  local -a commands", "  commands=("]
-    lines += [f"    '{s['name']}:{_zsh_quote(s['help'])}'" for s in specs]
-    lines += ["  )", "  if (( CURRENT == 2 )); then _describe 'command' commands; return; fi", "  case $words[2] in"]
-    for spec in specs:
-        lines.append(f"    {spec['name']})")
-        lines.append("      _arguments \\")
-        for option in spec["options"]:
-            hint = VALUE_HINTS.get(option["flags"][0])
-            value = f":value:({hint})" if hint else (":value:_files" if option["takes_value"] else "")
-            for flag in option["flags"]:
-                lines.append(f"        '{flag}[{_zsh_quote(option['help'])}]{value}' \\")
-        lines.append("        '*:file:_files' ;;")
-    lines += ["  esac", "}", "", '_srcli "$@"', ""]
-    return "\n".join(lines)
+def _zsh_function(path: str) -> str:
+    """The zsh function of a command path: ``_srcli_fit_linr_fit`` for "fit-linr fit"."""
+    return "_srcli" + "".join(f"_{word.replace('-', '_')}" for word in path.split())
 
 
-def _fish(specs: list[dict[str, Any]]) -> str:
-    names = " ".join(s["name"] for s in specs)
+def _zsh_dispatch(path: str, children: list[Spec], default: str | None) -> list[str]:
+    """The function of group ``path`` ("" for srcli): complete its subcommand, else call that subcommand's."""
+    depth = len(path.split()) + 2
+    lines = [f"{_zsh_function(path)}() {{", "  local -a commands", "  commands=("]
+    lines += [f"    '{c['name']}:{_zsh_quote(c['help'])}'" for c in children]
+    test = f"(( CURRENT == {depth} ))" + (f" && [[ $words[{depth}] != -* ]]" if default else "")
+    lines += ["  )", f"  if {test}; then _describe 'command' commands{'; _files' if default else ''}; return; fi",
+              f"  case $words[{depth}] in"]
+    lines += [f"    {c['name']}) {_zsh_function(c['path'])} ;;" for c in children]
+    if default:
+        lines.append(f"    *) {_zsh_function(f'{path} {default}')} ;;")
+    return [*lines, "  esac", "}", ""]
+
+
+def _zsh_arguments(spec: Spec) -> list[str]:
+    """The function of command ``spec``: its options, then files."""
+    lines = [f"{_zsh_function(spec['path'])}() {{", "  _arguments \\"]
+    for option in spec["options"]:
+        value = f":value:({option['values']})" if option["values"] else (":value:_files" if option["takes_value"] else "")
+        lines += [f"    '{flag}[{_zsh_quote(option['help'])}]{value}' \\" for flag in option["flags"]]
+    return [*lines, "    '*:file:_files'", "}", ""]
+
+
+def _zsh(specs: list[Spec]) -> str:
+    """The zsh script: one function per group (dispatching on its subcommand) and per command."""
+    lines = ["#compdef srcli", "# zsh completion for srcli (generated by `srcli completions zsh`; do not edit)", ""]
+    for spec in _walk(specs):
+        lines += _zsh_dispatch(spec["path"], spec["children"], spec["default"]) if spec["children"] else _zsh_arguments(spec)
+    lines += _zsh_dispatch("", specs, None)
+    return "\n".join([*lines, '_srcli "$@"', ""])
+
+
+#: fish: the command path before the cursor ("bench quality"), as the bash script finds it
+_FISH_PATH = """function __srcli_path --description 'The srcli command path before the cursor'
+    set -l tokens (commandline -opc)
+    set -e tokens[1]
+    while set -q tokens[1]; and string match -q -- '-*' $tokens[1]
+        set -e tokens[1]
+    end
+    set -q tokens[1]; or return 1
+    set -l subs; set -l dflt
+    switch $tokens[1]
+{cases}
+    end
+    if not set -q subs[1]; or not set -q tokens[2]
+        echo $tokens[1]
+    else if contains -- $tokens[2] $subs
+        echo "$tokens[1] $tokens[2]"
+    else if test -n "$dflt"
+        echo "$tokens[1] $dflt"
+    else
+        echo $tokens[1]
+    end
+end
+function __srcli_in --description 'Whether the srcli command path is one of the arguments'
+    set -l path (__srcli_path); or return 1
+    contains -- $path $argv
+end
+"""
+
+
+def _fish_condition(spec: Spec, parent: Spec | None) -> str:
+    """``__srcli_in`` for ``spec``'s options; a group's default subcommand also owns the group word."""
+    paths = [spec["path"]] + ([parent["path"]] if parent and parent["default"] == spec["name"] else [])
+    return "__srcli_in " + " ".join(f'"{p}"' if " " in p else p for p in paths)
+
+
+def _fish_options(spec: Spec, parent: Spec | None) -> list[str]:
+    """``complete`` lines for ``spec``'s options, or for a group its subcommands (and options unless it has a default)."""
+    lines = []
+    if spec["children"]:
+        no_files = "" if spec["default"] else " -f"
+        lines += [f"complete -c srcli{no_files} -n '__srcli_in {spec['path']}' -a {c['name']} -d '{_fish_quote(c['help'])}'"
+                  for c in spec["children"]]
+        if spec["default"]:
+            return lines
+    cond = _fish_condition(spec, parent)
+    for option in spec["options"]:
+        parts = [f"-l {f[2:]}" if f.startswith("--") else f"-s {f[1:]}" for f in option["flags"]]
+        value = f" -x -a '{option['values']}'" if option["values"] else (" -r" if option["takes_value"] else "")
+        lines.append(f"complete -c srcli -n '{cond}' {' '.join(parts)}{value} -d '{_fish_quote(option['help'])}'")
+    return lines
+
+
+def _fish(specs: list[Spec]) -> str:
+    """The fish script: ``complete`` lines conditioned on the command path that ``__srcli_path`` finds."""
+    groups = [s for s in specs if s["children"]]
+    cases = "\n".join(f"        case {g['name']}\n            set subs {' '.join(c['name'] for c in g['children'])}"
+                      + (f"; set dflt {g['default']}" if g["default"] else "") for g in groups)
     lines = ["# fish completion for srcli (generated by `srcli completions fish`; do not edit)",
+             _FISH_PATH.format(cases=cases),
              "complete -c srcli -f -n '__fish_use_subcommand' -l version -d 'Show the version and exit.'"]
+    lines += [f"complete -c srcli -f -n '__fish_use_subcommand' -a {s['name']} -d '{_fish_quote(s['help'])}'" for s in specs]
     for spec in specs:
-        lines.append(f"complete -c srcli -f -n '__fish_use_subcommand' -a {spec['name']} -d '{_fish_quote(spec['help'])}'")
-    for spec in specs:
-        cond = f"__fish_seen_subcommand_from {spec['name']}"
-        for option in spec["options"]:
-            parts = [f"-l {f[2:]}" if f.startswith("--") else f"-s {f[1:]}" for f in option["flags"]]
-            hint = VALUE_HINTS.get(option["flags"][0])
-            value = f" -x -a '{hint}'" if hint else (" -r" if option["takes_value"] else "")
-            lines.append(f"complete -c srcli -n '{cond}' {' '.join(parts)}{value} -d '{_fish_quote(option['help'])}'")
-    lines.append(f"# subcommands: {names}")
+        lines += _fish_options(spec, None)
+        for child in spec["children"]:
+            lines += _fish_options(child, spec)
     return "\n".join(lines) + "\n"
 
 
 def _fish_quote(text: str) -> str:
+    """``text`` inside a single-quoted fish string."""
     return text.replace("\\", "\\\\").replace("'", "\\'")
 
 
