@@ -1,26 +1,31 @@
-"""Seconds per LINR fit step on this machine: a 256x256 denoise fit, fp32 and bf16.
+"""Seconds per LINR fit step on this machine, fp32 and bf16, for each way of fitting.
 
-A LINR fit costs the same at every step (the whole SIREN over every canvas pixel, forward
-and backward, then one Adam update), so the time of a 500-step fit is 500 times the
-median step. This script times ``--steps`` steps per precision through
-:func:`srcli.tasks.fit_linr.fit_linr`'s callback (one curve entry per step), takes the
-median step time over the steps after the first (which pays one-off costs), and prints
-that and the projected 500-step time. ``--steps 500`` measures a whole fit instead of
-projecting one (the "measured" column is then the wall time of the fit).
+Modes (``--modes``, space-separated):
 
-The image is random noise (a fit's cost does not depend on the content). Peak resident
-memory is ``VmHWM`` of this process.
+* ``denoise``: the paper's full batch, the whole SIREN over every canvas pixel.
+* ``inpaint:KEEP``: a mask keeping the fraction ``KEEP``; the fit evaluates the SIREN on
+  the known pixels only (the same fit as the full canvas).
+* ``deblur``: full batch through LINR's 25x25 Gaussian blur (sigma 1.6).
+* ``deblur-crop:N``: the same with one random ``N x N`` window per step (``--crop N``).
+
+A step costs the same all along a fit, so the step time is measured as the difference of
+two fits of ``--steps`` and ``2 * --steps`` steps divided by ``--steps``: the start-up,
+the curve entries that need a whole-canvas pass (every 25 steps) and the final render
+cancel out except for their per-step share. The 500-step column projects a fit of 500
+steps (4000 for the deblur modes, the paper's counts) as that step time times the count,
+plus the measured fixed cost. The image is random noise (the cost does not depend on the
+content). Peak resident memory is ``VmHWM`` of this process.
 
 Usage::
 
-    PYTHONPATH=src python benchmarks/speed_linr.py [--size 256] [--steps 6]
-        [--precisions fp32 bf16] [--threads 1] [--width 256] [--depth 6]
+    PYTHONPATH=src python benchmarks/speed_linr.py [--size 256] [--steps 10]
+        [--modes denoise inpaint:0.1 deblur deblur-crop:128] [--precisions fp32 bf16]
+        [--threads 1] [--width 256] [--depth 6]
 """
 
 from __future__ import annotations
 
 import argparse
-import statistics
 import time
 
 
@@ -32,29 +37,50 @@ def _peak_rss_gib() -> float:
     return float("nan")
 
 
-def time_fit(size: int, steps: int, precision: str, width: int, depth: int) -> dict[str, float]:
-    """Run one fit of ``steps`` steps; return the median step seconds and the wall time."""
+def _observation(mode: str, size: int):  # noqa: ANN202 (srcli's Observation, imported lazily)
+    """The observation and the ``crop`` of a mode."""
     import torch
 
-    from srcli.tasks.fit_linr import Observation, fit_linr
+    from srcli.tasks.fit_linr import Observation
+    from srcli.tasks.forward_models import parse_blur_kernel
 
     image = torch.rand(1, 3, size, size, generator=torch.Generator().manual_seed(0))
-    stamps: list[float] = []
+    name, _, value = mode.partition(":")
+    if name == "denoise":
+        return Observation("denoise", image), None
+    if name == "inpaint":
+        keep = torch.rand(size, size, generator=torch.Generator().manual_seed(1)) < float(value)
+        return Observation("inpaint", image * keep, mask=keep), None
+    if name in ("deblur", "deblur-crop"):
+        crop = int(value) if name == "deblur-crop" else None
+        return Observation("deblur", image, kernel=parse_blur_kernel("gauss:25:1.6")), crop
+    raise SystemExit(f"unknown mode {mode!r}")
+
+
+def time_mode(mode: str, size: int, steps: int, precision: str, width: int, depth: int) -> dict[str, float]:
+    """Seconds per step (difference of a ``steps`` and a ``2 * steps`` fit) and the fixed cost."""
+    import torch
+
+    from srcli.tasks.fit_linr import fit_linr
+
+    observation, crop = _observation(mode, size)
     dtype = torch.bfloat16 if precision == "bf16" else None
-    start = time.perf_counter()
-    fit_linr([Observation("denoise", image)], steps=steps, eval_every=1, width=width, depth=depth,
-             autocast_dtype=dtype, callback=lambda entry: stamps.append(time.perf_counter()) and None)
-    wall = time.perf_counter() - start
-    deltas = [b - a for a, b in zip(stamps, stamps[1:])]
-    step_s = statistics.median(deltas) if deltas else wall / steps
-    return {"step_s": step_s, "wall_s": wall}
+    fit_linr([observation], steps=1, width=width, depth=depth, crop=crop, autocast_dtype=dtype)  # one-off costs
+    walls = []
+    for n in (steps, 2 * steps):
+        start = time.perf_counter()
+        fit_linr([observation], steps=n, width=width, depth=depth, crop=crop, autocast_dtype=dtype)
+        walls.append(time.perf_counter() - start)
+    step_s = (walls[1] - walls[0]) / steps
+    return {"step_s": step_s, "fixed_s": max(walls[0] - steps * step_s, 0.0)}
 
 
 def main() -> None:
-    """Parse the options, time each precision, print a Markdown table."""
+    """Parse the options, time each mode and precision, print a Markdown table."""
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--size", type=int, default=256)
-    parser.add_argument("--steps", type=int, default=6)
+    parser.add_argument("--steps", type=int, default=10)
+    parser.add_argument("--modes", nargs="+", default=["denoise", "inpaint:0.1", "deblur", "deblur-crop:128"])
     parser.add_argument("--precisions", nargs="+", default=["fp32", "bf16"], choices=["fp32", "bf16"])
     parser.add_argument("--threads", type=int, default=1)
     parser.add_argument("--width", type=int, default=256)
@@ -64,14 +90,16 @@ def main() -> None:
     import torch
 
     torch.set_num_threads(args.threads)
-    print(f"{args.size}x{args.size} denoise fit, SIREN {args.width}x{args.depth}, {args.threads} thread(s), "
-          f"{args.steps} steps timed per precision, torch {torch.__version__}")
-    print("| precision | median s/step | 500 steps (s, projected) | wall of the timed fit (s) | peak RSS (GiB) |")
-    print("|---|---|---|---|---|")
-    for precision in args.precisions:
-        row = time_fit(args.size, args.steps, precision, args.width, args.depth)
-        print(f"| {precision} | {row['step_s']:.2f} | {500 * row['step_s']:.0f} | {row['wall_s']:.1f} | "
-              f"{_peak_rss_gib():.2f} |", flush=True)
+    print(f"{args.size}x{args.size} fits, SIREN {args.width}x{args.depth}, {args.threads} thread(s), "
+          f"fits of {args.steps} and {2 * args.steps} steps per row, torch {torch.__version__}")
+    print("| mode | precision | s/step | paper's step count | fit (s, projected) | peak RSS (GiB) |")
+    print("|---|---|---|---|---|---|")
+    for mode in args.modes:
+        count = 4000 if mode.startswith("deblur") else 500
+        for precision in args.precisions:
+            row = time_mode(mode, args.size, args.steps, precision, args.width, args.depth)
+            print(f"| {mode} | {precision} | {row['step_s']:.3f} | {count} | {count * row['step_s'] + row['fixed_s']:.0f} | "
+                  f"{_peak_rss_gib():.2f} |", flush=True)
 
 
 if __name__ == "__main__":
