@@ -3,6 +3,7 @@
 Modes (``--modes``, space-separated):
 
 * ``denoise``: the paper's full batch, the whole SIREN over every canvas pixel.
+* ``denoise-batch:N``: the same with ``N`` random pixels per step (``--batch N``).
 * ``inpaint:KEEP``: a mask keeping the fraction ``KEEP``; the fit evaluates the SIREN on
   the known pixels only (the same fit as the full canvas).
 * ``deblur``: full batch through LINR's 25x25 Gaussian blur (sigma 1.6).
@@ -19,7 +20,7 @@ content). Peak resident memory is ``VmHWM`` of this process.
 Usage::
 
     PYTHONPATH=src python benchmarks/speed_linr.py [--size 256] [--steps 10]
-        [--modes denoise inpaint:0.1 deblur deblur-crop:128] [--precisions fp32 bf16]
+        [--modes denoise denoise-batch:16384 inpaint:0.1 deblur deblur-crop:128] [--precisions fp32 bf16]
         [--threads 1] [--width 256] [--depth 6]
 """
 
@@ -38,7 +39,7 @@ def _peak_rss_gib() -> float:
 
 
 def _observation(mode: str, size: int):  # noqa: ANN202 (srcli's Observation, imported lazily)
-    """The observation and the ``crop`` of a mode."""
+    """The observation of a mode and its sampling, ``("batch" or "crop", N)`` or None."""
     import torch
 
     from srcli.tasks.fit_linr import Observation
@@ -48,12 +49,14 @@ def _observation(mode: str, size: int):  # noqa: ANN202 (srcli's Observation, im
     name, _, value = mode.partition(":")
     if name == "denoise":
         return Observation("denoise", image), None
+    if name == "denoise-batch":
+        return Observation("denoise", image), ("batch", int(value))
     if name == "inpaint":
         keep = torch.rand(size, size, generator=torch.Generator().manual_seed(1)) < float(value)
         return Observation("inpaint", image * keep, mask=keep), None
     if name in ("deblur", "deblur-crop"):
-        crop = int(value) if name == "deblur-crop" else None
-        return Observation("deblur", image, kernel=parse_blur_kernel("gauss:25:1.6")), crop
+        sampling = ("crop", int(value)) if name == "deblur-crop" else None
+        return Observation("deblur", image, kernel=parse_blur_kernel("gauss:25:1.6")), sampling
     raise SystemExit(f"unknown mode {mode!r}")
 
 
@@ -63,13 +66,15 @@ def time_mode(mode: str, size: int, steps: int, precision: str, width: int, dept
 
     from srcli.tasks.fit_linr import fit_linr
 
-    observation, crop = _observation(mode, size)
-    dtype = torch.bfloat16 if precision == "bf16" else None
-    fit_linr([observation], steps=1, width=width, depth=depth, crop=crop, autocast_dtype=dtype)  # one-off costs
+    observation, sampling = _observation(mode, size)
+    options = {"width": width, "depth": depth, "autocast_dtype": torch.bfloat16 if precision == "bf16" else None}
+    if sampling is not None:
+        options[sampling[0]] = sampling[1]
+    fit_linr([observation], steps=1, **options)  # one-off costs
     walls = []
     for n in (steps, 2 * steps):
         start = time.perf_counter()
-        fit_linr([observation], steps=n, width=width, depth=depth, crop=crop, autocast_dtype=dtype)
+        fit_linr([observation], steps=n, **options)
         walls.append(time.perf_counter() - start)
     step_s = (walls[1] - walls[0]) / steps
     return {"step_s": step_s, "fixed_s": max(walls[0] - steps * step_s, 0.0)}
@@ -80,7 +85,8 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--size", type=int, default=256)
     parser.add_argument("--steps", type=int, default=10)
-    parser.add_argument("--modes", nargs="+", default=["denoise", "inpaint:0.1", "deblur", "deblur-crop:128"])
+    parser.add_argument("--modes", nargs="+", default=["denoise", "denoise-batch:16384", "inpaint:0.1", "deblur",
+                                                          "deblur-crop:128"])
     parser.add_argument("--precisions", nargs="+", default=["fp32", "bf16"], choices=["fp32", "bf16"])
     parser.add_argument("--threads", type=int, default=1)
     parser.add_argument("--width", type=int, default=256)
