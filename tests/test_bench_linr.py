@@ -87,7 +87,7 @@ def test_parse_case_bad(text, fragment):
 def test_task_registration():
     task = get_bench_task("linr")
     assert task.setting_name == "case" and task.baseline == "classical" and task.default_settings == "sr:4"
-    assert task.options == {"steps": 0, "fit_seed": 0, "stop": "fixed", "crop": 0} and task.default_metrics == ("psnr", "ssim")
+    assert task.options == {"steps": 0, "fit_seed": 0, "stop": "fixed", "crop": 0, "batch": 0} and task.default_metrics == ("psnr", "ssim")
 
 
 def test_library_run_both_methods_match_an_independent_replay(folder):
@@ -95,7 +95,7 @@ def test_library_run_both_methods_match_an_independent_replay(folder):
 
     report, result, plan = bench_quality([str(folder)], models="linr,classical", settings="denoise:20", task="linr",
                                          options={"steps": "2"}, device="cpu", threads=1)
-    assert plan.options == {"steps": 2, "fit_seed": 0, "stop": "fixed", "crop": 0} and "'steps': 2" in report["protocol"]
+    assert plan.options == {"steps": 2, "fit_seed": 0, "stop": "fixed", "crop": 0, "batch": 0} and "'steps': 2" in report["protocol"]
     rows = {r["model"]: r for r in result.rows}
     assert set(rows) == {"linr", "classical"} and all(r["case"] == "denoise:20" for r in rows.values())
     assert all(math.isfinite(r["psnr"]) and 0 < r["ssim"] < 1 for r in rows.values())
@@ -178,7 +178,7 @@ def test_irregular_belongs_to_points_only(folder):
     (["--case", "sr:2", "--model", "classical,nope"], "unknown method 'nope' for --task linr; use linr, classical"),
     (["--model", "linr", "--weights", "linr=w.pt"], "--weights does not apply to --task linr"),
     (["--opt", "steps=x"], "option steps takes a int, got 'x'"),
-    (["--opt", "width=8"], "task linr has no option 'width'; its options: crop, fit_seed, steps, stop"),
+    (["--opt", "width=8"], "task linr has no option 'width'; its options: batch, crop, fit_seed, steps, stop"),
     (["--opt", "stop=early"], "--opt stop=early: use fixed or noise-level"),
     (["--metrics", "lr-psnr"], "unknown metric 'lr-psnr' for task linr"),
 ])
@@ -211,3 +211,17 @@ def test_crop_option_replays_fit_linr_crops_and_leaves_sr_whole(folder):
     assert rows["deblur:3:1"]["psnr"] == pytest.approx(psnr(cropped.image, gt), abs=1e-5)
     assert rows["deblur:3:1"]["psnr"] != pytest.approx(psnr(whole.image, gt), abs=1e-5)
     assert math.isfinite(rows["sr:2"]["psnr"])  # sr ignores the crop instead of failing
+
+
+def test_batch_option_replays_fit_linr_batches_in_pointwise_cases_only(folder):
+    from srcli.tasks.fit_linr import Observation, fit_linr
+
+    _, result, _ = bench_quality([str(folder)], models="linr", settings="denoise:30,deblur:3:1", task="linr",
+                                 options={"steps": "5", "batch": "40"}, device="cpu", threads=1)
+    rows = {r["case"]: r for r in result.rows if r["model"] == "linr"}
+    gt = gt_tensor(folder / "a.png")
+    gen = torch.Generator().manual_seed(image_seed(0, "tiny", "a.png", "denoise:30"))
+    noisy = gt + torch.randn(gt.shape, generator=gen) * (30 / 255)
+    batched = fit_linr([Observation("denoise", noisy)], out_size=(12, 16), steps=5, seed=0, batch=40, device="cpu")
+    assert rows["denoise:30"]["psnr"] == pytest.approx(psnr(batched.image, gt), abs=1e-5)
+    assert math.isfinite(rows["deblur:3:1"]["psnr"])  # a blur needs whole images: no batch, no failure

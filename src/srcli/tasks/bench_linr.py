@@ -15,7 +15,8 @@ Methods: ``linr`` (:func:`srcli.tasks.fit_linr.fit_linr` with the paper's settin
 ``--opt steps=N``; ``--opt stop=noise-level`` ends denoising fits by the reference-free
 noise-level rule, with the noise level estimated from the noisy image, as
 ``srcli fit-linr --stop noise-level`` does; ``--opt crop=N`` fits a random N x N window
-per step, as ``fit-linr --crop``, in every case but ``sr``) and ``classical``, the observation itself made into an image: bicubic
+per step, as ``fit-linr --crop``, in every case but ``sr``; ``--opt batch=N`` fits N random
+pixels per step, as ``fit-linr --batch``, in the denoise and inpaint cases) and ``classical``, the observation itself made into an image: bicubic
 upscaling of the LR image, the noisy or blurred image as it is, linear interpolation
 through the known pixels. Metrics: PSNR and SSIM over all colour channels, peak 1 (the
 LINR paper's RGB figures).
@@ -111,6 +112,15 @@ def _classical(obs: Observation) -> torch.Tensor:
     return linr_obs.image
 
 
+#: cases each per-step sampling option applies to (pixels need a pointwise operator, crops the canvas grid)
+SAMPLING_CASES = {"batch": ("denoise", "inpaint"), "crop": ("denoise", "inpaint", "deblur")}
+
+
+def _sampling(task: str, options: dict[str, Any]) -> dict[str, int]:
+    """The ``batch`` / ``crop`` arguments of :func:`fit_linr` that apply to a case (others fit the whole image)."""
+    return {k: int(options[k]) for k, cases in SAMPLING_CASES.items() if int(options[k]) > 0 and task in cases}
+
+
 def _restore(obs: Observation, method: str, case: tuple[str, float, float], ctx: BenchContext,
              options: dict[str, Any]) -> torch.Tensor:
     from srcli.tasks.fit_linr import fit_linr
@@ -123,8 +133,8 @@ def _restore(obs: Observation, method: str, case: tuple[str, float, float], ctx:
         raise UsageError(f"--opt stop={options['stop']}: use {' or '.join(STOP_RULES)}")
     if stop == "noise-level" and case[0] != "denoise":
         stop = "fixed"  # the rule needs a noisy observation; other cases keep the paper's fixed count
-    crop = int(options["crop"]) if int(options["crop"]) > 0 and case[0] != "sr" else None  # sr needs the whole image
-    result = fit_linr([obs["obs"]], out_size=obs["hw"], steps=steps, seed=int(options["fit_seed"]), crop=crop,
+    result = fit_linr([obs["obs"]], out_size=obs["hw"], steps=steps, seed=int(options["fit_seed"]),
+                      **_sampling(case[0], options),
                       device=ctx.runtime.device, autocast_dtype=ctx.runtime.autocast_dtype, stop=stop)
     return result.image.float().cpu()
 
@@ -154,7 +164,7 @@ LINR_TASK = register_bench_task(BenchTask(
     metrics={"psnr": rgb_psnr, "ssim": rgb_ssim},
     default_metrics=("psnr", "ssim"),
     baseline="classical",
-    options={"steps": 0, "fit_seed": 0, "stop": "fixed", "crop": 0},
+    options={"steps": 0, "fit_seed": 0, "stop": "fixed", "crop": 0, "batch": 0},
     describe_observation=_describe,
     default_settings="sr:4",
     default_methods="linr,classical",
