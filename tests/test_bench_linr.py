@@ -29,6 +29,13 @@ def smooth(h: int = 12, w: int = 16) -> np.ndarray:
     return np.clip(np.stack([xx * 12, yy * 13, 100 + 4 * (xx - yy)], -1), 0, 255).astype(np.uint8)
 
 
+def bench_noisy_pair(folder, sigma: int) -> tuple[torch.Tensor, torch.Tensor]:
+    """Image a.png and its noisy observation, as the bench draws it for case denoise:SIGMA."""
+    gt = gt_tensor(folder / "a.png")
+    gen = torch.Generator().manual_seed(image_seed(0, "tiny", "a.png", f"denoise:{sigma}"))
+    return gt, gt + torch.randn(gt.shape, generator=gen) * (sigma / 255)
+
+
 @pytest.fixture()
 def folder(tmp_path):
     data = tmp_path / "tiny"
@@ -57,6 +64,7 @@ def psnr(a: torch.Tensor, b: torch.Tensor) -> float:
     ("deblur", ("deblur", 25.0, 1.6)),  # the paper's blur
     ("deblur:7:2", ("deblur", 7.0, 2.0)),
 ])
+
 def test_parse_case_good(text, expected):
     assert parse_case(text) == expected
 
@@ -100,9 +108,7 @@ def test_library_run_both_methods_match_an_independent_replay(folder):
     assert set(rows) == {"linr", "classical"} and all(r["case"] == "denoise:20" for r in rows.values())
     assert all(math.isfinite(r["psnr"]) and 0 < r["ssim"] < 1 for r in rows.values())
     assert rows["linr"]["size"] == rows["linr"]["observed_size"] == [16, 12]
-    gt = gt_tensor(folder / "a.png")
-    gen = torch.Generator().manual_seed(image_seed(0, "tiny", "a.png", "denoise:20"))
-    noisy = gt + torch.randn(gt.shape, generator=gen) * (20 / 255)
+    gt, noisy = bench_noisy_pair(folder, 20)
     assert rows["classical"]["psnr"] == pytest.approx(psnr(noisy, gt), abs=1e-6)  # the noisy image itself
     fitted = fit_linr([Observation("denoise", noisy)], out_size=(12, 16), steps=2, seed=0, device="cpu")
     assert rows["linr"]["psnr"] == pytest.approx(psnr(fitted.image, gt), abs=1e-5)  # 2 steps, not the default 500
@@ -116,9 +122,7 @@ def test_noise_level_stop_replays_fit_linr_and_leaves_other_cases_fixed(folder):
     _, result, _ = bench_quality([str(folder)], models="linr", settings="denoise:30,sr:2", task="linr",
                                  options={"steps": "40", "stop": "noise-level"}, device="cpu", threads=1)
     rows = {r["case"]: r for r in result.rows if r["model"] == "linr"}
-    gt = gt_tensor(folder / "a.png")
-    gen = torch.Generator().manual_seed(image_seed(0, "tiny", "a.png", "denoise:30"))
-    noisy = gt + torch.randn(gt.shape, generator=gen) * (30 / 255)
+    gt, noisy = bench_noisy_pair(folder, 30)
     stopped = fit_linr([Observation("denoise", noisy)], out_size=(12, 16), steps=40, seed=0, device="cpu",
                        stop="noise-level")
     fixed = fit_linr([Observation("denoise", noisy)], out_size=(12, 16), steps=40, seed=0, device="cpu")
@@ -219,9 +223,7 @@ def test_batch_option_replays_fit_linr_batches_in_pointwise_cases_only(folder):
     _, result, _ = bench_quality([str(folder)], models="linr", settings="denoise:30,deblur:3:1", task="linr",
                                  options={"steps": "5", "batch": "40"}, device="cpu", threads=1)
     rows = {r["case"]: r for r in result.rows if r["model"] == "linr"}
-    gt = gt_tensor(folder / "a.png")
-    gen = torch.Generator().manual_seed(image_seed(0, "tiny", "a.png", "denoise:30"))
-    noisy = gt + torch.randn(gt.shape, generator=gen) * (30 / 255)
+    gt, noisy = bench_noisy_pair(folder, 30)
     batched = fit_linr([Observation("denoise", noisy)], out_size=(12, 16), steps=5, seed=0, batch=40, device="cpu")
     assert rows["denoise:30"]["psnr"] == pytest.approx(psnr(batched.image, gt), abs=1e-5)
     assert math.isfinite(rows["deblur:3:1"]["psnr"])  # a blur needs whole images: no batch, no failure
