@@ -106,7 +106,7 @@ complete -c srcli -n '__srcli_in "fit-linr fit" fit-linr' -l lr -r -d 'Adam lear
 complete -c srcli -n '__srcli_in "fit-linr fit" fit-linr' -l width -r -d 'SIREN features per layer.'
 complete -c srcli -n '__srcli_in "fit-linr fit" fit-linr' -l depth -r -d 'Hidden sine layers after the first.'
 complete -c srcli -n '__srcli_in "fit-linr fit" fit-linr' -l batch -r -d 'Random pixels per step (denoise/inpaint only; default: the whole image).'
-complete -c srcli -n '__srcli_in "fit-linr fit" fit-linr' -l crop -r -d 'Side of a random window fitted per step (denoise/inpaint/deblur; default: the whole image). Much faster on large images.'
+complete -c srcli -n '__srcli_in "fit-linr fit" fit-linr' -l crop -r -d 'Side of a random window fitted per step (denoise/inpaint/deblur; default: the whole image). Cheaper steps; needs more of them.'
 complete -c srcli -n '__srcli_in "fit-linr fit" fit-linr' -l seed -r -d 'Seed of the initialisation and the pixel batches or crops.'
 complete -c srcli -n '__srcli_in "fit-linr fit" fit-linr' -l stop -x -a 'fixed best-reference noise-level' -d 'fixed (all steps), best-reference (keep the best state against --reference), noise-level (denoise: stop when the residual reaches the noise variance, no reference needed).'
 complete -c srcli -n '__srcli_in "fit-linr fit" fit-linr' -l noise-sigma -r -d 'Noise level for --stop noise-level on the 0-255 scale (default: estimated from the image).'

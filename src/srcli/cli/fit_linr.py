@@ -88,7 +88,7 @@ def fit_command(
     width: Annotated[int, typer.Option("--width", help="SIREN features per layer.", rich_help_panel=FIT)] = 256,
     depth: Annotated[int, typer.Option("--depth", help="Hidden sine layers after the first.", rich_help_panel=FIT)] = 6,
     batch: Annotated[Optional[int], typer.Option("--batch", help="Random pixels per step (denoise/inpaint only; default: the whole image).", rich_help_panel=FIT)] = None,
-    crop: Annotated[Optional[int], typer.Option("--crop", help="Side of a random window fitted per step (denoise/inpaint/deblur; default: the whole image). Much faster on large images.", rich_help_panel=FIT)] = None,
+    crop: Annotated[Optional[int], typer.Option("--crop", help="Side of a random window fitted per step (denoise/inpaint/deblur; default: the whole image). Cheaper steps; needs more of them.", rich_help_panel=FIT)] = None,
     seed: Annotated[int, typer.Option("--seed", help="Seed of the initialisation and the pixel batches or crops.", rich_help_panel=FIT)] = 0,
     stop: Annotated[str, typer.Option("--stop", help="fixed (all steps), best-reference (keep the best state against --reference), noise-level (denoise: stop when the residual reaches the noise variance, no reference needed).", rich_help_panel=FIT)] = "fixed",
     noise_sigma: Annotated[Optional[float], typer.Option("--noise-sigma", help="Noise level for --stop noise-level on the 0-255 scale (default: estimated from the image).", rich_help_panel=FIT)] = None,

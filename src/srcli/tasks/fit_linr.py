@@ -228,7 +228,8 @@ def fit_linr(observations: list[Observation], *, out_size: tuple[int, int] | Non
         batch: pixels per step drawn at random (denoise/inpaint only); None: all (paper).
         crop: side of a random square window of the observations per step (denoise,
             inpaint, deblur; the SIREN also runs on the blur's reach around it); None:
-            the whole image (paper). Much faster on large images; a stochastic fit.
+            the whole image (paper). A stochastic fit: cheaper steps, but one window of
+            a large image per step under-fits at the paper's step counts.
         reference: clean ``(1, C, H_out, W_out)`` image; adds PSNR to the curve.
         eval_every: steps between curve entries (and callback calls).
         autocast_dtype: e.g. ``torch.bfloat16`` for the hidden layers; a fit that turns
