@@ -18,8 +18,8 @@ covers the same continuous extent, and the centres of an ``s``-times finer grid 
 symmetrically around each coarse pixel centre.
 
 Values: LINR fits images scaled to ``[-1, 1]`` (a fresh SIREN outputs about 0, mid-grey);
-:func:`values_to_image` maps back to ``[0, 1]`` and :func:`render` draws a fitted
-function on any grid.
+:func:`values_to_unit` and :func:`values_to_image` map back to ``[0, 1]`` and
+:func:`render` draws a fitted function on any grid.
 """
 
 from __future__ import annotations
@@ -155,9 +155,30 @@ class Siren(nn.Module):
         return f"omega_0={self.omega_0}, first_omega_0={self.first_omega_0}"
 
 
+def evaluate(model: Siren, coords: torch.Tensor, autocast_dtype: torch.dtype | None = None) -> torch.Tensor:
+    """A SIREN's outputs at ``coords``, with its hidden layers in ``autocast_dtype``.
+
+    Args:
+        model: the SIREN.
+        coords: ``(N, 2)`` coordinates.
+        autocast_dtype: e.g. ``torch.bfloat16`` for the hidden layers; None for fp32.
+
+    Returns:
+        ``(N, C)`` float32 values on LINR's ``[-1, 1]`` scale (see :func:`values_to_unit`).
+    """
+    enabled = autocast_dtype is not None
+    with torch.autocast(coords.device.type, dtype=autocast_dtype or torch.bfloat16, enabled=enabled):
+        return model(coords).float()
+
+
+def values_to_unit(values: torch.Tensor) -> torch.Tensor:
+    """SIREN outputs on ``[-1, 1]`` to image values on ``[0, 1]`` (not clipped), any shape."""
+    return values.float() * 0.5 + 0.5
+
+
 def values_to_image(values: torch.Tensor, hw: tuple[int, int]) -> torch.Tensor:
     """SIREN outputs ``(H*W, C)`` on ``[-1, 1]`` to an image ``(1, C, H, W)`` on ``[0, 1]`` (not clipped)."""
-    return (values.float() * 0.5 + 0.5).t().reshape(1, -1, hw[0], hw[1])
+    return values_to_unit(values).t().reshape(1, -1, hw[0], hw[1])
 
 
 def render(model: Siren, size: tuple[int, int], *, extent: tuple[float, float] | None = None,
@@ -180,6 +201,6 @@ def render(model: Siren, size: tuple[int, int], *, extent: tuple[float, float] |
     device = model.extent.device
     ext = tuple(model.extent.tolist()) if extent is None else extent
     coords = linr_coords(h, w, extent=ext, device=device)
-    with torch.no_grad(), torch.autocast(device.type, dtype=autocast_dtype or torch.bfloat16, enabled=autocast_dtype is not None):
-        values = torch.cat([model(part).float() for part in coords.split(chunk)])
+    with torch.no_grad():
+        values = torch.cat([evaluate(model, part, autocast_dtype) for part in coords.split(chunk)])
     return values_to_image(values, (h, w)).clamp_(0.0, 1.0)

@@ -160,7 +160,7 @@ def _new_model(channels: int, cfg: FitConfig, canvas_hw: tuple[int, int], device
 
 @dataclass
 class _LossPlan:
-    """How each step evaluates the loss: the whole canvas, the known support or random pixels."""
+    """How each step evaluates the loss: the whole canvas, the known support, random pixels or a crop."""
 
     coords: torch.Tensor
     canvas_hw: tuple[int, int]
@@ -175,6 +175,12 @@ class _LossPlan:
         flat = flatten_terms(terms) if cfg.batch or support is not None else None
         generator = torch.Generator(device=coords.device).manual_seed(cfg.seed)
         return cls(coords, canvas_hw, terms, support, flat, generator)
+
+    def pixels_per_step(self, cfg: FitConfig) -> int | None:
+        """Canvas pixels a training step evaluates (None for crops, whose size varies at the borders)."""
+        if cfg.crop:
+            return None
+        return cfg.batch or (self.coords.shape[0] if self.support is None else self.support.numel())
 
     def loss(self, model: Siren, cfg: FitConfig, final: bool) -> tuple[torch.Tensor, list[torch.Tensor] | None, torch.Tensor | None]:
         """``(loss, per-term MSEs or None for a random batch or crop, canvas or None)``."""
@@ -236,8 +242,7 @@ def run_fit(terms: list[DataTerm], canvas_hw: tuple[int, int], cfg: FitConfig, d
         loss.backward()
         optimiser.step()
     result = _finish(track, model, step, reason, time.perf_counter() - start, canvas_hw)
-    result.settings["pixels_per_step"] = (None if cfg.crop else cfg.batch or
-                                          (coords.shape[0] if plan.support is None else plan.support.numel()))
+    result.settings["pixels_per_step"] = plan.pixels_per_step(cfg)
     return result
 
 

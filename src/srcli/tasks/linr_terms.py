@@ -23,7 +23,7 @@ from dataclasses import dataclass
 
 import torch
 
-from srcli.models.siren import Siren, values_to_image
+from srcli.models.siren import Siren, evaluate, values_to_image, values_to_unit
 from srcli.tasks.forward_models import ForwardModel, data_term
 
 #: the known support replaces the full canvas only below this fraction of its pixels
@@ -56,9 +56,9 @@ class FlatTerm:
     mask: torch.Tensor | None
 
 
-def _autocast(device: torch.device, dtype: torch.dtype | None) -> torch.autocast:
-    """Autocast to ``dtype`` on ``device``; disabled for None."""
-    return torch.autocast(device.type, dtype=dtype or torch.bfloat16, enabled=dtype is not None)
+def _masked_term(predicted: torch.Tensor, observed: torch.Tensor, mask: torch.Tensor | None) -> torch.Tensor:
+    """:func:`data_term` of ``A x`` before its mask: the mask applied as :class:`Mask` does, then as weights."""
+    return data_term(predicted if mask is None else predicted * mask, observed, mask)
 
 
 def _rows(image: torch.Tensor) -> torch.Tensor:
@@ -108,9 +108,7 @@ def full_loss(model: Siren, coords: torch.Tensor, canvas_hw: tuple[int, int], te
     Returns:
         ``(loss, per-term data MSEs, canvas (1, C, H, W))``.
     """
-    with _autocast(coords.device, autocast_dtype):
-        values = model(coords)
-    canvas = values_to_image(values, canvas_hw)
+    canvas = values_to_image(evaluate(model, coords, autocast_dtype), canvas_hw)
     mses = [data_term(t.operator(canvas, tuple(t.observed.shape[-2:])), t.observed, t.mask) for t in terms]
     return sum(t.weight * m for t, m in zip(terms, mses, strict=True)), mses, canvas
 
@@ -135,15 +133,9 @@ def pixel_loss(model: Siren, coords: torch.Tensor, flat: list[FlatTerm], index: 
     Returns:
         ``(loss, per-term data MSEs)``.
     """
-    with _autocast(coords.device, autocast_dtype):
-        values = model(coords[index])
-    predicted = values.float() * 0.5 + 0.5
+    predicted = values_to_unit(evaluate(model, coords[index], autocast_dtype))
     share = 1.0 if pixels is None else index.numel() / pixels
-    mses = []
-    for term in flat:
-        mask = None if term.mask is None else term.mask[index]
-        shown = predicted if mask is None else predicted * mask
-        mses.append(data_term(shown, term.observed[index], mask) * share)
+    mses = [_masked_term(predicted, t.observed[index], None if t.mask is None else t.mask[index]) * share for t in flat]
     return sum(t.weight * m for t, m in zip(flat, mses, strict=True)), mses
 
 
@@ -175,17 +167,9 @@ def crop_loss(model: Siren, coords: torch.Tensor, canvas_hw: tuple[int, int], te
     rows = slice(max(top - margin, 0), min(top + h + margin, canvas_hw[0]))
     cols = slice(max(left - margin, 0), min(left + w + margin, canvas_hw[1]))
     grid = coords.view(canvas_hw[0], canvas_hw[1], -1)[rows, cols].reshape(-1, coords.shape[1])
-    with _autocast(coords.device, autocast_dtype):
-        values = model(grid)
-    canvas = values_to_image(values, (rows.stop - rows.start, cols.stop - cols.start))
+    canvas = values_to_image(evaluate(model, grid, autocast_dtype), (rows.stop - rows.start, cols.stop - cols.start))
     inner = (..., slice(top - rows.start, top - rows.start + h), slice(left - cols.start, left - cols.start + w))
     outer = (..., slice(top, top + h), slice(left, left + w))
-    loss = canvas.new_zeros(())
-    for term in terms:
-        shown = term.operator.apply_local(canvas)[inner]
-        mask = None if term.mask is None else term.mask[outer]
-        if mask is not None:
-            shown = shown * mask
-        loss = loss + term.weight * data_term(shown, term.observed[outer], mask)
-    return loss
+    return sum(t.weight * _masked_term(t.operator.apply_local(canvas)[inner], t.observed[outer],
+                                       None if t.mask is None else t.mask[outer]) for t in terms)
 
