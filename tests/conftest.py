@@ -1,4 +1,4 @@
-"""Shared fixtures: tiny real image files written with Pillow (independent of srcli's I/O)."""
+"""Shared fixtures: tiny real image files written with Pillow (independent of srcli's I/O), tiny models."""
 
 from __future__ import annotations
 
@@ -30,3 +30,18 @@ def _few_threads():
     torch.set_num_threads(min(before, 2))
     yield
     torch.set_num_threads(before)
+
+
+@pytest.fixture()
+def tiny_points_model():
+    """Factory of small seeded points networks in eval mode: ``tiny_points_model(seed=0)``."""
+    import torch
+
+    from srcli.models.points import ISPPointsNet
+
+    def make(seed: int = 0) -> ISPPointsNet:
+        torch.manual_seed(seed)
+        return ISPPointsNet(point_features=8, point_hidden=16, grid_hidden=16, encoder_width=8, encoder_blocks=1,
+                            decoder_hidden=16).eval()
+
+    return make

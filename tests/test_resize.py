@@ -5,8 +5,8 @@ import math
 import numpy as np
 import pytest
 import torch
-from scipy import ndimage
 
+from srcli import filters, resize_kernels
 from srcli import resize as rz
 
 # ---------------------------------------------------------------------------------------
@@ -211,46 +211,8 @@ def test_integer_like_sizes_and_scales_are_accepted():
     assert rz.imresize_scale(image, np.float32(1.5)).shape == (1, 2, 9, 8)
 
 
-def test_gaussian_kernel_matches_formula():
-    k = rz.gaussian_kernel(25, 1.6, dtype=torch.float64)
-    t = np.arange(25) - 12.0
-    g = np.exp(-(t[:, None] ** 2 + t[None, :] ** 2) / (2 * 1.6**2))
-    np.testing.assert_allclose(k.numpy(), g / g.sum(), rtol=1e-12, atol=1e-15)
-    assert rz.gaussian_kernel(4, 1.0).sum().item() == pytest.approx(1.0)
-    with pytest.raises(ValueError, match="sigma"):
-        rz.gaussian_kernel(5, 0.0)
-
-
-@pytest.mark.parametrize("padding,scipy_mode", [("reflect", "mirror"), ("symmetric", "reflect"),
-                                                ("circular", "wrap"), ("replicate", "nearest"), ("zeros", "constant")])
-def test_blur_matches_scipy_convolve(padding, scipy_mode):
-    rng = np.random.default_rng(3)
-    image = rng.random((2, 9, 11))
-    for kernel in (rng.random((5, 3)), rz.gaussian_kernel(7, 1.2, dtype=torch.float64).numpy()):
-        got = rz.blur(torch.from_numpy(image)[None], torch.from_numpy(kernel), padding)[0].numpy()
-        for c in range(2):
-            want = ndimage.convolve(image[c], kernel, mode=scipy_mode, cval=0.0)
-            np.testing.assert_allclose(got[c], want, atol=1e-10)
-
-
-def test_blur_centre_of_even_kernels_and_grad():
-    image = torch.rand(1, 2, 6, 7, dtype=torch.float64)
-    delta = torch.zeros(4, 2, dtype=torch.float64)
-    delta[2, 1] = 1.0
-    assert torch.equal(rz.blur(image, delta, "zeros"), image)
-    shift = torch.zeros(3, 3, dtype=torch.float64)
-    shift[1, 2] = 1.0  # out[i, j] = x[i, j - 1]
-    assert torch.equal(rz.blur(image, shift, "zeros")[..., 1:], image[..., :-1])
-    kernel = torch.rand(3, 3, dtype=torch.float64, requires_grad=True)
-    rz.blur(image, kernel, "circular").sum().backward()
-    assert kernel.grad is not None
-
-
-@pytest.mark.parametrize("mode,numpy_mode", [("reflect", "reflect"), ("symmetric", "symmetric"),
-                                             ("circular", "wrap"), ("replicate", "edge")])
-def test_pad_wider_than_image_matches_numpy(mode, numpy_mode):
-    image = np.arange(12.0).reshape(3, 4)
-    got = rz.pad(torch.from_numpy(image), 7, 2, 9, 1, mode).numpy()
-    np.testing.assert_array_equal(got, np.pad(image, ((7, 2), (9, 1)), mode=numpy_mode))
-    with pytest.raises(ValueError, match="unknown padding"):
-        rz.pad(torch.from_numpy(image), 1, 1, 1, 1, "mirror")
+def test_kernel_and_blur_names_stay_importable_from_resize():
+    for name in ("KERNELS", "KERNEL_WIDTHS", "contributions"):
+        assert getattr(rz, name) is getattr(resize_kernels, name), name
+    for name in ("PADDINGS", "blur", "gaussian_kernel", "pad"):
+        assert getattr(rz, name) is getattr(filters, name), name

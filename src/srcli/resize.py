@@ -1,4 +1,4 @@
-"""MATLAB ``imresize``-compatible resampling and blur kernels, in torch.
+"""MATLAB ``imresize``-compatible resampling, in torch.
 
 Resampling (:func:`resize`, :func:`imresize_scale`) follows MATLAB's ``imresize``
 exactly (up to floating-point rounding):
@@ -6,19 +6,8 @@ exactly (up to floating-point rounding):
 * Separable: each axis is resampled in turn. MATLAB's order is kept: the axis with the
   smaller scale first (H first when the scales are equal). Without rounding between the
   passes the order only affects the last bits, but shrinking first is also faster.
-* Kernels (``kernel(x)``, ``x`` in input pixels) and their widths:
-  ``"bicubic"`` Keys cubic with a = -0.5 (width 4); ``"lanczos2"`` / ``"lanczos3"``
-  ``sinc(x) sinc(x / a)`` for ``|x| < a`` (width 2a; MATLAB adds ``eps`` to numerator and
-  denominator, which changes values by ~1e-16); ``"bilinear"`` the triangle
-  ``1 - |x|`` (width 2); ``"box"`` ``1`` on ``[-0.5, 0.5)`` (width 1); ``"nearest"`` the box
-  kernel with antialiasing always off (MATLAB's nearest neighbour).
-* Coordinates: output pixel ``x`` (1-based) maps to the input position
-  ``u = x / scale + 0.5 * (1 - 1 / scale)`` (1-based), i.e. pixel centres align.
-* Antialiasing: when ``scale < 1`` and ``antialias`` is on, the kernel becomes
-  ``scale * kernel(scale * x)`` and its width ``width / scale``.
-* Taps: input pixels ``floor(u - width / 2) + 0 .. ceil(width) + 1``; weights are the
-  kernel at ``u - index``, normalised to sum to 1 for each output pixel.
-* Borders: symmetric padding by MATLAB's index mirroring, ``[1..n, n..1]`` repeated.
+* Per-axis weights: kernels, coordinates, antialiasing, taps and mirrored borders are
+  MATLAB's, built by :func:`srcli.resize_kernels.contributions` (see there).
 * Scale: ``resize`` (an exact output size) uses ``scale = out / in`` per axis, as MATLAB
   does for ``imresize(A, [h w])``. ``imresize_scale`` uses the given scale for both axes
   and MATLAB's output size ``ceil(in * scale)`` (a product within 1e-9 relative of an
@@ -33,9 +22,8 @@ in an LRU cache keyed by ``(in, out, scale, kernel, antialias)``, with converted
 cached per ``(device, dtype)``. float32 and float64 are computed in their own precision;
 float16 / bfloat16 are computed in float32 and cast back. Everything is differentiable.
 
-Blur: :func:`gaussian_kernel` builds a normalised 2-D Gaussian (MATLAB
-``fspecial('gaussian')``); :func:`blur` convolves every channel with a 2-D kernel, output
-the same size as the input, with a choice of border padding.
+The blur functions (:func:`gaussian_kernel`, :func:`blur`, :func:`pad`, :data:`PADDINGS`)
+live in :mod:`srcli.filters`; they and the kernel names are re-exported here.
 """
 
 from __future__ import annotations
@@ -44,101 +32,25 @@ import functools
 import math
 import numbers
 import operator
-from collections.abc import Callable
 from typing import NamedTuple
 
 import torch
-import torch.nn.functional as F
 
-KERNEL_WIDTHS: dict[str, float] = {
-    "bicubic": 4.0,
-    "lanczos2": 4.0,
-    "lanczos3": 6.0,
-    "bilinear": 2.0,
-    "box": 1.0,
-    "nearest": 1.0,
-}
-KERNELS = tuple(KERNEL_WIDTHS)
-PADDINGS = ("reflect", "symmetric", "circular", "replicate", "zeros")
+from srcli.filters import PADDINGS, blur, gaussian_kernel, pad
+from srcli.resize_kernels import KERNEL_WIDTHS, KERNELS, check_kernel, contributions
 
-
-def _cubic(x: torch.Tensor) -> torch.Tensor:
-    a = x.abs()
-    inner = (1.5 * a**3 - 2.5 * a**2 + 1.0) * (a <= 1)
-    outer = (-0.5 * a**3 + 2.5 * a**2 - 4.0 * a + 2.0) * ((a > 1) & (a <= 2))
-    return inner + outer
-
-
-def _lanczos(lobes: int) -> Callable[[torch.Tensor], torch.Tensor]:
-    def kernel(x: torch.Tensor) -> torch.Tensor:
-        safe = torch.where(x == 0, torch.ones_like(x), x)
-        value = torch.sin(math.pi * safe) * torch.sin(math.pi * safe / lobes) / (math.pi**2 * safe**2 / lobes)
-        return torch.where(x == 0, torch.ones_like(x), value) * (x.abs() < lobes)
-
-    return kernel
-
-
-def _triangle(x: torch.Tensor) -> torch.Tensor:
-    return (x + 1) * ((x >= -1) & (x < 0)) + (1 - x) * ((x >= 0) & (x <= 1))
-
-
-def _box(x: torch.Tensor) -> torch.Tensor:
-    return ((x >= -0.5) & (x < 0.5)).to(x.dtype)
-
-
-_KERNEL_FUNCTIONS: dict[str, Callable[[torch.Tensor], torch.Tensor]] = {
-    "bicubic": _cubic,
-    "lanczos2": _lanczos(2),
-    "lanczos3": _lanczos(3),
-    "bilinear": _triangle,
-    "box": _box,
-    "nearest": _box,
-}
-
-
-def _widened(function: Callable[[torch.Tensor], torch.Tensor], scale: float) -> Callable[[torch.Tensor], torch.Tensor]:
-    """The antialiasing kernel ``scale * function(scale * x)`` used when shrinking."""
-
-    def kernel(x: torch.Tensor) -> torch.Tensor:
-        return scale * function(scale * x)
-
-    return kernel
-
-
-def _check_kernel(kernel: str) -> None:
-    if kernel not in KERNEL_WIDTHS:
-        raise ValueError(f"unknown resize kernel {kernel!r}; use one of {', '.join(KERNELS)}")
-
-
-def contributions(n_in: int, n_out: int, scale: float, kernel: str, antialias: bool) -> tuple[torch.Tensor, torch.Tensor]:
-    """MATLAB's per-axis tap weights and indices (float64, CPU).
-
-    Args:
-        n_in: input length.
-        n_out: output length.
-        scale: the scale MATLAB uses for this axis.
-        kernel: one of :data:`KERNELS`.
-        antialias: widen the kernel when shrinking (ignored for ``"nearest"``).
-
-    Returns:
-        ``(weights, indices)``, each ``(n_out, P)``; indices are 0-based, mirrored into
-        ``[0, n_in)``; each row of weights sums to 1.
-    """
-    _check_kernel(kernel)
-    function, width = _KERNEL_FUNCTIONS[kernel], KERNEL_WIDTHS[kernel]
-    if scale < 1 and antialias and kernel != "nearest":
-        function, width = _widened(function, scale), width / scale
-    x = torch.arange(1, n_out + 1, dtype=torch.float64)
-    u = x / scale + 0.5 * (1 - 1 / scale)
-    left = torch.floor(u - width / 2)
-    taps = math.ceil(width) + 2
-    indices = left[:, None] + torch.arange(taps, dtype=torch.float64)
-    weights = function(u[:, None] - indices)
-    weights = weights / weights.sum(dim=1, keepdim=True)
-    mirrored = torch.remainder(indices.long() - 1, 2 * n_in)
-    mirrored = torch.where(mirrored < n_in, mirrored, 2 * n_in - 1 - mirrored)
-    used = (weights != 0).any(dim=0)
-    return weights[:, used], mirrored[:, used]
+__all__ = [  # public names, including those re-exported from srcli.resize_kernels and srcli.filters
+    "KERNELS",
+    "KERNEL_WIDTHS",
+    "PADDINGS",
+    "blur",
+    "contributions",
+    "gaussian_kernel",
+    "imresize_output_size",
+    "imresize_scale",
+    "pad",
+    "resize",
+]
 
 
 class _AxisPlan(NamedTuple):
@@ -208,7 +120,7 @@ def _resample(
         raise ValueError(f"resize needs an image with at least 2 dimensions (..., H, W), got shape {tuple(image.shape)}")
     if not image.is_floating_point():
         raise TypeError(f"resize needs a floating-point image, got {image.dtype}")
-    _check_kernel(kernel)
+    check_kernel(kernel)
     antialias = antialias and kernel != "nearest"
     lead, (h, w) = image.shape[:-2], image.shape[-2:]
     compute = image.dtype if image.dtype in (torch.float32, torch.float64) else torch.float32
@@ -295,97 +207,3 @@ def imresize_scale(image: torch.Tensor, scale: float, kernel: str = "bicubic", a
         raise ValueError(f"resize needs an image with at least 2 dimensions (..., H, W), got shape {tuple(image.shape)}")
     size = imresize_output_size(tuple(image.shape[-2:]), scale)
     return _resample(image, size, (float(scale), float(scale)), kernel, antialias)
-
-
-def gaussian_kernel(
-    size: int, sigma: float, *, dtype: torch.dtype = torch.float32, device: torch.device | None = None
-) -> torch.Tensor:
-    """Normalised 2-D Gaussian, MATLAB ``fspecial('gaussian', size, sigma)``.
-
-    Taps sit at ``-(size - 1) / 2 .. (size - 1) / 2`` (half-integers for even sizes).
-
-    Returns:
-        ``(size, size)`` tensor summing to 1.
-    """
-    if not (isinstance(size, int) and size > 0):
-        raise ValueError(f"kernel size must be a positive integer, got {size!r}")
-    if not (math.isfinite(sigma) and sigma > 0):
-        raise ValueError(f"sigma must be positive, got {sigma!r}")
-    t = torch.arange(size, dtype=torch.float64) - (size - 1) / 2
-    g = torch.exp(-(t[:, None] ** 2 + t[None, :] ** 2) / (2 * sigma**2))
-    return (g / g.sum()).to(device=device, dtype=dtype)
-
-
-def _pad_index(n: int, before: int, after: int, mode: str) -> torch.Tensor:
-    """Source index of every padded position along one axis (any pad width)."""
-    i = torch.arange(-before, n + after)
-    if mode == "circular":
-        return torch.remainder(i, n)
-    if mode == "replicate":
-        return i.clamp(0, n - 1)
-    if mode == "symmetric":  # edge repeated: ... 1 0 | 0 1 2 ... n-1 | n-1 n-2 ...
-        i = torch.remainder(i, 2 * n)
-        return torch.where(i < n, i, 2 * n - 1 - i)
-    if n == 1:  # reflect: edge not repeated
-        return torch.zeros_like(i)
-    i = torch.remainder(i, 2 * n - 2)
-    return torch.where(i < n, i, 2 * n - 2 - i)
-
-
-def pad(image: torch.Tensor, top: int, bottom: int, left: int, right: int, mode: str = "reflect") -> torch.Tensor:
-    """Pad the last two axes with ``reflect``, ``symmetric``, ``circular``, ``replicate`` or ``zeros``.
-
-    Unlike ``F.pad``, any pad width works (the rule repeats past the image).
-    """
-    if mode not in PADDINGS:
-        raise ValueError(f"unknown padding {mode!r}; use one of {', '.join(PADDINGS)}")
-    if mode == "zeros":
-        return F.pad(image, (left, right, top, bottom))
-    h, w = image.shape[-2:]
-    rows = _pad_index(h, top, bottom, mode).to(image.device)
-    cols = _pad_index(w, left, right, mode).to(image.device)
-    return image.index_select(-2, rows).index_select(-1, cols)
-
-
-def blur(image: torch.Tensor, kernel2d: torch.Tensor, padding: str = "reflect") -> torch.Tensor:
-    """Convolve every channel with ``kernel2d`` (true convolution, same output size).
-
-    ``out[i, j] = sum_ab kernel2d[a, b] * x[i + kh // 2 - a, j + kw // 2 - b]``: the centre
-    is tap ``(kh // 2, kw // 2)`` (the middle for odd sizes). A rank-one kernel (a
-    Gaussian) that does not require grad is applied as two 1-D passes.
-
-    Args:
-        image: ``(B, C, H, W)`` floating tensor.
-        kernel2d: ``(kh, kw)`` kernel.
-        padding: ``reflect`` (edge not repeated), ``symmetric`` (MATLAB), ``circular``,
-            ``replicate`` or ``zeros``.
-
-    Returns:
-        ``(B, C, H, W)`` blurred image.
-    """
-    if image.ndim != 4:
-        raise ValueError(f"blur needs a (B, C, H, W) image, got shape {tuple(image.shape)}")
-    if kernel2d.ndim != 2:
-        raise ValueError(f"blur needs a 2-D kernel, got shape {tuple(kernel2d.shape)}")
-    kernel = kernel2d.flip(0, 1).to(device=image.device, dtype=image.dtype)
-    kh, kw = kernel.shape
-    c = image.shape[1]
-    x = pad(image, (kh - 1) // 2, kh // 2, (kw - 1) // 2, kw // 2, padding)
-    columns, rows = _rank_one_factors(kernel)
-    if columns is not None and rows is not None:
-        x = F.conv2d(x, columns.view(1, 1, kh, 1).expand(c, 1, kh, 1), groups=c)
-        return F.conv2d(x, rows.view(1, 1, 1, kw).expand(c, 1, 1, kw), groups=c)
-    return F.conv2d(x, kernel.expand(c, 1, kh, kw), groups=c)
-
-
-def _rank_one_factors(kernel: torch.Tensor) -> tuple[torch.Tensor | None, torch.Tensor | None]:
-    """``(column, row)`` with ``kernel == outer(column, row)`` to 1e-6, else ``(None, None)``."""
-    if kernel.requires_grad or min(kernel.shape) == 1:
-        return None, None
-    k64 = kernel.detach().double().cpu()
-    pivot = int(k64.abs().argmax())
-    r, c = divmod(pivot, k64.shape[1])
-    column, row = k64[:, c], k64[r, :] / k64[r, c]
-    if (torch.outer(column, row) - k64).abs().max() > 1e-6 * k64.abs().max():
-        return None, None
-    return column.to(kernel), row.to(kernel)
