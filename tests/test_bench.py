@@ -17,8 +17,9 @@ from srcli.device import make_runtime
 from srcli.errors import UsageError
 from srcli.tasks.bench import (
     BenchContext, BenchTask, bench_quality, find_datasets, image_seed, load_methods, merge_options, plan_quality,
-    register_bench_task, run_quality, write_bench_report,
+    register_bench_task, run_quality,
 )
+from srcli.tasks.bench_report import write_bench_report
 
 
 @pytest.fixture()

@@ -128,6 +128,8 @@ def test_noise_level_stop_replays_fit_linr_and_leaves_other_cases_fixed(folder):
     fixed = fit_linr([Observation("denoise", noisy)], out_size=(12, 16), steps=40, seed=0, device="cpu")
     assert rows["denoise:30"]["psnr"] == pytest.approx(psnr(stopped.image, gt), abs=1e-5)
     assert rows["denoise:30"]["psnr"] != pytest.approx(psnr(fixed.image, gt), abs=1e-5)  # the rule did stop earlier
+    assert (rows["denoise:30"]["steps"], rows["denoise:30"]["stop_reason"]) == (stopped.steps, stopped.stop_reason)
+    assert rows["denoise:30"]["steps"] < 40 and (rows["sr:2"]["steps"], rows["sr:2"]["stop_reason"]) == (40, "fixed: 40 steps")
     lr = gt[..., :12, :16]
     from srcli.resize import resize
 
@@ -146,6 +148,7 @@ def test_cli_sr_case_rows_for_both_methods(folder):
     for row in images:
         assert row["case"] == "sr:3" and math.isfinite(row["psnr"]) and math.isfinite(row["ssim"])
         assert row["size"] == [15, 12] and row["observed_size"] == [5, 4]  # mod-cropped to multiples of 3
+    assert images[0]["steps"] == 2 and images[0]["stop_reason"] == "fixed: 2 steps" and "steps" not in images[1]
     assert "means per dataset, model and case" in result.stderr
 
 

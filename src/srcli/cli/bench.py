@@ -129,7 +129,8 @@ def quality_command(
     from srcli.cli.common import emit_report
     from srcli.errors import UsageError
     from srcli.io.reports import check_report_path
-    from srcli.tasks.bench import bench_quality, get_bench_task, write_bench_report
+    from srcli.tasks.bench import bench_quality, get_bench_task
+    from srcli.tasks.bench_report import write_bench_report
     from srcli.tasks.bench_plots import plot_quality, require_matplotlib
 
     if report:
@@ -238,7 +239,8 @@ def speed_command(
     """
     from srcli.cli.common import emit_report
     from srcli.io.reports import check_report_path
-    from srcli.tasks.bench import parse_list, write_bench_report
+    from srcli.tasks.bench import parse_list
+    from srcli.tasks.bench_report import write_bench_report
     from srcli.tasks.bench_speed import bench_speed, plan_speed
 
     if report:

@@ -121,7 +121,8 @@ def fit_command(
     """
     from srcli.errors import UsageError
     from srcli.io.reports import check_report_path
-    from srcli.tasks.linr_files import TASKS, FitLinrOptions, ObserveSpec, fit_linr_files, parse_observe
+    from srcli.tasks.linr_files import FitLinrOptions, fit_linr_files
+    from srcli.tasks.linr_observations import TASKS, ObserveSpec, parse_observe
 
     if report:
         check_report_path(report)

@@ -34,16 +34,24 @@ from __future__ import annotations
 import importlib
 import time
 import zlib
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
 import torch
 
 from srcli.device import Runtime
 from srcli.errors import UsageError
+from srcli.tasks.bench_report import (
+    gain_table,
+    mean_rows,
+    quality_report,
+)
 
 Observation = dict[str, Any]
+#: what ``restore`` returns: the image, or the image and extra row columns
+Restored = torch.Tensor | tuple[torch.Tensor, dict[str, Any]]
 #: ``metric(restored, gt, observation, setting, options) -> value``
 MetricFn = Callable[[torch.Tensor, torch.Tensor, Observation, Any, dict[str, Any]], float]
 
@@ -68,7 +76,8 @@ class BenchTask:
         parse_setting: turns one item of the ``--scale``-like list into a setting (raises ValueError).
         prepare: ``(gt (1, C, H, W), setting, options) -> gt`` cropped for the setting.
         degrade: ``(gt, setting, seed, options) -> observation``.
-        restore: ``(observation, method, setting, context, options) -> (1, C, H, W)`` restored image.
+        restore: ``(observation, method, setting, context, options) -> (1, C, H, W)`` restored
+            image, or ``(image, columns)`` with a dict of extra row columns (e.g. a fit's steps).
         load_method: ``(name, weights path or None) -> method`` (raises a user error when unusable).
         metrics: metric name (as in rows) -> :data:`MetricFn`.
         default_metrics: metrics computed when none are asked for.
@@ -85,7 +94,7 @@ class BenchTask:
     parse_setting: Callable[[str], Any]
     prepare: Callable[[torch.Tensor, Any, dict[str, Any]], torch.Tensor]
     degrade: Callable[[torch.Tensor, Any, int, dict[str, Any]], Observation]
-    restore: Callable[[Observation, Any, Any, BenchContext, dict[str, Any]], torch.Tensor]
+    restore: Callable[[Observation, Any, Any, BenchContext, dict[str, Any]], Restored]
     load_method: Callable[[str, str | None], Any]
     metrics: dict[str, MetricFn]
     default_metrics: tuple[str, ...]
@@ -273,13 +282,23 @@ def image_seed(seed: int, dataset: str, image: str, setting: Any) -> int:
     return zlib.crc32(f"{seed}:{dataset}:{image}:{setting!r}".encode())
 
 
-def _evaluate(plan: QualityPlan, method: Any, gt: torch.Tensor, obs: Observation, setting: Any,
-              ctx: BenchContext) -> tuple[dict[str, float], float]:
-    started = time.perf_counter()
+def _restore(plan: QualityPlan, method: Any, obs: Observation, setting: Any,
+             ctx: BenchContext) -> tuple[torch.Tensor, dict[str, Any]]:
+    """The restored image on the CPU and the extra row columns ``restore`` gave (module doc)."""
     restored = plan.task.restore(obs, method, setting, ctx, plan.options)
+    image, columns = restored if isinstance(restored, tuple) else (restored, {})
+    return image.cpu(), columns
+
+
+def _evaluate(plan: QualityPlan, method: Any, gt: torch.Tensor, obs: Observation, setting: Any,
+              ctx: BenchContext) -> tuple[dict[str, Any], float]:
+    """Metric values, then the restore's extra columns; and the seconds the restore took."""
+    started = time.perf_counter()
+    restored, columns = _restore(plan, method, obs, setting, ctx)
     seconds = time.perf_counter() - started
-    restored, target = restored.cpu(), gt.to(restored.dtype)
-    return {m: plan.task.metrics[m](restored, target, obs, setting, plan.options) for m in plan.metrics}, seconds
+    target = gt.to(restored.dtype)
+    values = {m: plan.task.metrics[m](restored, target, obs, setting, plan.options) for m in plan.metrics}
+    return {**values, **columns}, seconds
 
 
 def _image_rows(plan: QualityPlan, methods: dict[str, Any], baseline: Any, dataset: str, path: Path,
@@ -308,8 +327,8 @@ def _setting_rows(plan: QualityPlan, methods: dict[str, Any], baseline: Any, dat
     obs = plan.task.degrade(gt, setting, image_seed(plan.seed, dataset, image, setting), plan.options)
     base_psnr = None
     if baseline is not None:
-        base_psnr = plan.task.metrics["psnr"](plan.task.restore(obs, baseline, setting, ctx, plan.options).cpu(),
-                                              gt, obs, setting, plan.options)
+        base_psnr = plan.task.metrics["psnr"](_restore(plan, baseline, obs, setting, ctx)[0], gt, obs, setting,
+                                              plan.options)
     for name, method in methods.items():
         values, seconds = _evaluate(plan, method, gt, obs, setting, ctx)
         if name == plan.task.baseline and "psnr" in values:
@@ -321,33 +340,6 @@ def _setting_rows(plan: QualityPlan, methods: dict[str, Any], baseline: Any, dat
         for row in rows:
             row["gain_db"] = row["psnr"] - base_psnr
     return rows
-
-
-def mean_rows(rows: list[dict[str, Any]], setting_name: str, columns: list[str]) -> list[dict[str, Any]]:
-    """One row per (dataset, model, setting) with the plain mean of ``columns`` over its image rows."""
-    groups: dict[tuple[str, str, Any], list[dict[str, Any]]] = {}
-    for row in rows:
-        groups.setdefault((row["dataset"], row["model"], row[setting_name]), []).append(row)
-    means = []
-    for (dataset, model, setting), members in groups.items():
-        mean = {"kind": "mean", "dataset": dataset, "image": "(mean)", "model": model, setting_name: setting,
-                "images": len(members)}
-        for column in columns:
-            if all(column in m for m in members):
-                mean[column] = sum(m[column] for m in members) / len(members)
-        means.append(mean)
-    return means
-
-
-def gain_table(means: list[dict[str, Any]]) -> dict[str, dict[str, float]] | None:
-    """Mean PSNR gain over the baseline, method by dataset: the mean over settings of the mean gains."""
-    cells: dict[str, dict[str, list[float]]] = {}
-    for row in means:
-        if "gain_db" in row:
-            cells.setdefault(row["model"], {}).setdefault(row["dataset"], []).append(row["gain_db"])
-    if not cells:
-        return None
-    return {model: {d: sum(v) / len(v) for d, v in per.items()} for model, per in cells.items()}
 
 
 def run_quality(datasets: list[Dataset], plan: QualityPlan, methods: dict[str, Any], ctx: BenchContext,
@@ -370,69 +362,6 @@ def run_quality(datasets: list[Dataset], plan: QualityPlan, methods: dict[str, A
             rows.extend(_image_rows(plan, methods, baseline, dataset.name, path, ctx, progress))
     means = mean_rows(rows, plan.task.setting_name, [*plan.metrics, "gain_db", "seconds"])
     return QualityResult(rows, means, gain_table(means))
-
-
-# --------------------------------------------------------------------------- reports
-
-
-def protocol_text(plan: QualityPlan) -> str:
-    """One line naming the protocol actually used (goes into the report header)."""
-    if plan.task.name != "upscale":
-        return f"task {plan.task.name}, options {plan.options}"
-    o = plan.options
-    channels = "Y BT.601 (grey images: grey values), 255 peak" if o["y_channel"] else "all channels, peak 1"
-    lr = "MATLAB bicubic LR rounded to 8 bits" if o["quantize"] else "MATLAB bicubic LR, not rounded"
-    return f"{lr}; SR {'clamped to [0,1]' if o['clamp'] else 'as is'}; {channels}; shave ceil(scale); float64"
-
-
-def quality_report(result: QualityResult, plan: QualityPlan, datasets: list[Dataset],
-                   runtime: dict[str, Any]) -> dict[str, Any]:
-    """The report dict: image rows then mean rows; summary with the gain table and dataset ranking."""
-    from srcli.io.reports import make_report
-
-    summary: dict[str, Any] = {
-        "datasets": [d.name for d in datasets], "images": sum(len(d.images) for d in datasets),
-        "models": plan.methods, plan.task.setting_name: plan.settings, "metrics": plan.metrics,
-    }
-    if result.gains:
-        summary[f"psnr_gain_over_{plan.task.baseline}"] = result.gains
-        summary["dataset_ranking"] = [name for name, _ in result.dataset_ranking(plan.task.baseline)]
-    return make_report("bench quality", [*result.rows, *result.means], runtime=runtime, summary=summary,
-                       task=plan.task.name, protocol=protocol_text(plan))
-
-
-def gain_markdown(gains: dict[str, dict[str, float]], baseline: str | None) -> str:
-    """The gain table as Markdown: one row per method, one column per dataset (dB)."""
-    datasets = list(next(iter(gains.values())))
-    lines = [f"## Mean PSNR gain over {baseline} (dB)", "", "| model | " + " | ".join(datasets) + " |",
-             "|---|" + "---|" * len(datasets)]
-    lines += [f"| {m} | " + " | ".join(f"{per[d]:+.3f}" for d in datasets) + " |" for m, per in gains.items()]
-    return "\n".join(lines) + "\n"
-
-
-def write_bench_report(path: str, report: dict[str, Any]) -> None:
-    """Write a bench report: JSON and CSV as :func:`srcli.io.reports.write_report`; Markdown with
-    summary lists comma-separated and the gain table (a nested summary entry) as its own table."""
-    import os
-
-    from srcli.io.reports import check_report_path, render_report, write_report
-
-    if check_report_path(path) != "md":
-        write_report(path, report)
-        return
-    flat = {k: ", ".join(f"{x:g}" if isinstance(x, float) else str(x) for x in v) if isinstance(v, list) else v
-            for k, v in report["summary"].items() if not isinstance(v, dict)}
-    text = render_report({**report, "summary": flat}, "md")
-    for key, value in report["summary"].items():
-        if isinstance(value, dict) and key.startswith("psnr_gain_over_"):
-            text += "\n" + gain_markdown(value, key.removeprefix("psnr_gain_over_"))
-    target = Path(path)
-    tmp = target.with_name(f".{target.name}.{os.getpid()}.tmp")
-    try:
-        tmp.write_text(text, encoding="utf-8")
-        os.replace(tmp, target)
-    finally:
-        tmp.unlink(missing_ok=True)
 
 
 def bench_quality(folders: list[str], *, models: str, settings: str, task: str = "upscale",

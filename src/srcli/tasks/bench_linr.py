@@ -19,7 +19,7 @@ per step, as ``fit-linr --crop``, in every case but ``sr``; ``--opt batch=N`` fi
 pixels per step, as ``fit-linr --batch``, in the denoise and inpaint cases) and ``classical``, the observation itself made into an image: bicubic
 upscaling of the LR image, the noisy or blurred image as it is, linear interpolation
 through the known pixels. Metrics: PSNR and SSIM over all colour channels, peak 1 (the
-LINR paper's RGB figures).
+LINR paper's RGB figures). ``linr`` rows also give the fit's ``steps`` and ``stop_reason``.
 """
 
 from __future__ import annotations
@@ -122,7 +122,7 @@ def _sampling(task: str, options: dict[str, Any]) -> dict[str, int]:
 
 
 def _restore(obs: Observation, method: str, case: tuple[str, float, float], ctx: BenchContext,
-             options: dict[str, Any]) -> torch.Tensor:
+             options: dict[str, Any]) -> torch.Tensor | tuple[torch.Tensor, dict[str, Any]]:
     from srcli.tasks.fit_linr import fit_linr
 
     if method == "classical":
@@ -136,7 +136,7 @@ def _restore(obs: Observation, method: str, case: tuple[str, float, float], ctx:
     result = fit_linr([obs["obs"]], out_size=obs["hw"], steps=steps, seed=int(options["fit_seed"]),
                       **_sampling(case[0], options),
                       device=ctx.runtime.device, autocast_dtype=ctx.runtime.autocast_dtype, stop=stop)
-    return result.image.float().cpu()
+    return result.image.float().cpu(), {"steps": result.steps, "stop_reason": result.stop_reason}
 
 
 def _load(name: str, weights: str | None) -> str:
