@@ -45,3 +45,16 @@ def tiny_points_model():
                             decoder_hidden=16).eval()
 
     return make
+
+
+@pytest.fixture()
+def folders(tmp_path):
+    """Two tiny bench datasets: 'alpha' (two RGB images, one grey) and 'beta' (one RGB image)."""
+    a, b = tmp_path / "alpha", tmp_path / "beta"
+    a.mkdir()
+    b.mkdir()
+    write_png(a / "one.png", 26, 31, seed=1)
+    write_png(a / "two.png", 25, 24, seed=2)
+    write_png(a / "three.png", 24, 27, mode="L", seed=3)
+    write_png(b / "four.png", 28, 26, seed=4)
+    return [str(a), str(b)]
