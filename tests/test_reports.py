@@ -45,3 +45,20 @@ def test_write_by_suffix_and_bad_suffix(tmp_path):
     with pytest.raises(UsageError, match=r"\.json, \.csv or \.md"):
         write_report(str(tmp_path / "r.txt"), make_report("x", ROWS))
     assert sorted(p.name for p in tmp_path.iterdir()) == ["r.md"]
+
+
+def test_write_text_atomic_replaces_whole_files_and_leaves_no_temporary(tmp_path, monkeypatch):
+    from srcli.io import reports
+
+    target = tmp_path / "r.md"
+    reports.write_text_atomic(str(target), "old é")
+    reports.write_text_atomic(str(target), "new")
+    assert target.read_text(encoding="utf-8") == "new"
+
+    def fail(*_args):
+        raise OSError("disk full")
+
+    monkeypatch.setattr(reports.os, "replace", fail)
+    with pytest.raises(OSError, match="disk full"):
+        reports.write_text_atomic(str(target), "partial")
+    assert target.read_text(encoding="utf-8") == "new" and sorted(p.name for p in tmp_path.iterdir()) == ["r.md"]

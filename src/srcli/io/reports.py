@@ -109,13 +109,17 @@ def check_report_path(path: str) -> str:
     return suffix[1:]
 
 
-def write_report(path: str, report: dict[str, Any]) -> None:
-    """Write ``report`` to ``path`` atomically, format from the suffix."""
-    fmt = check_report_path(path)
+def write_text_atomic(path: str, text: str) -> None:
+    """Write UTF-8 ``text`` to ``path`` through a temporary file: readers see the old file or the new one."""
     target = Path(path)
     tmp = target.with_name(f".{target.name}.{os.getpid()}.tmp")
     try:
-        tmp.write_text(render_report(report, fmt), encoding="utf-8")
+        tmp.write_text(text, encoding="utf-8")
         os.replace(tmp, target)
     finally:
         tmp.unlink(missing_ok=True)
+
+
+def write_report(path: str, report: dict[str, Any]) -> None:
+    """Write ``report`` to ``path`` atomically, format from the suffix."""
+    write_text_atomic(path, render_report(report, check_report_path(path)))

@@ -284,7 +284,7 @@ def image_seed(seed: int, dataset: str, image: str, setting: Any) -> int:
 
 def _restore(plan: QualityPlan, method: Any, obs: Observation, setting: Any,
              ctx: BenchContext) -> tuple[torch.Tensor, dict[str, Any]]:
-    """The restored image on the CPU and the extra row columns ``restore`` gave (module doc)."""
+    """The restored image on the CPU and the extra row columns ``restore`` gave (see :class:`BenchTask`)."""
     restored = plan.task.restore(obs, method, setting, ctx, plan.options)
     image, columns = restored if isinstance(restored, tuple) else (restored, {})
     return image.cpu(), columns

@@ -30,7 +30,13 @@ from typing import Any
 import torch
 
 from srcli.errors import UsageError
-from srcli.tasks.bench import BenchContext, BenchTask, Observation, register_bench_task
+from srcli.tasks.bench import (
+    BenchContext,
+    BenchTask,
+    Observation,
+    Restored,
+    register_bench_task,
+)
 from srcli.tasks.bench_points import colour_only, rgb_psnr, rgb_ssim, to_hwc, to_tensor
 
 LINR_METHODS = ("linr", "classical")
@@ -122,7 +128,7 @@ def _sampling(task: str, options: dict[str, Any]) -> dict[str, int]:
 
 
 def _restore(obs: Observation, method: str, case: tuple[str, float, float], ctx: BenchContext,
-             options: dict[str, Any]) -> torch.Tensor | tuple[torch.Tensor, dict[str, Any]]:
+             options: dict[str, Any]) -> Restored:
     from srcli.tasks.fit_linr import fit_linr
 
     if method == "classical":

@@ -5,8 +5,6 @@ Plain functions over the row dicts of :func:`srcli.tasks.bench.run_quality`.
 
 from __future__ import annotations
 
-import os
-from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
@@ -78,7 +76,12 @@ def gain_markdown(gains: dict[str, dict[str, float]], baseline: str | None) -> s
 def write_bench_report(path: str, report: dict[str, Any]) -> None:
     """Write a bench report: JSON and CSV as :func:`srcli.io.reports.write_report`; Markdown with
     summary lists comma-separated and the gain table (a nested summary entry) as its own table."""
-    from srcli.io.reports import check_report_path, render_report, write_report
+    from srcli.io.reports import (
+        check_report_path,
+        render_report,
+        write_report,
+        write_text_atomic,
+    )
 
     if check_report_path(path) != "md":
         write_report(path, report)
@@ -89,10 +92,4 @@ def write_bench_report(path: str, report: dict[str, Any]) -> None:
     for key, value in report["summary"].items():
         if isinstance(value, dict) and key.startswith("psnr_gain_over_"):
             text += "\n" + gain_markdown(value, key.removeprefix("psnr_gain_over_"))
-    target = Path(path)
-    tmp = target.with_name(f".{target.name}.{os.getpid()}.tmp")
-    try:
-        tmp.write_text(text, encoding="utf-8")
-        os.replace(tmp, target)
-    finally:
-        tmp.unlink(missing_ok=True)
+    write_text_atomic(path, text)

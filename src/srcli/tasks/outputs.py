@@ -15,6 +15,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from srcli.errors import UsageError
+from srcli.io.image_formats import quantize
 from srcli.io.paths import STDIO
 from srcli.tasks.batch import BatchResult
 
@@ -35,9 +36,8 @@ def stored_values(pixels: np.ndarray, bit_depth: str, fmt: str) -> np.ndarray:
     depth = "uint8" if fmt in _EIGHT_BIT_FORMATS else bit_depth
     if depth == "float32":
         return pixels.astype(np.float32)
-    peak = np.float32(255 if depth == "uint8" else 65535)  # float32 products, as the image writer rounds them
-    levels = np.rint(np.clip(np.nan_to_num(pixels.astype(np.float32), nan=0.0), 0, 1) * peak)
-    return levels.astype(np.float64) / float(peak)
+    levels = quantize(pixels.astype(np.float32), depth)  # the writer's rounding of its float32 pixels
+    return levels.astype(np.float64) / float(np.iinfo(levels.dtype).max)
 
 
 def exact_pixels(image: Image) -> np.ndarray:
