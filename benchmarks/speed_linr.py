@@ -15,13 +15,15 @@ the curve entries that need a whole-canvas pass (every 25 steps) and the final r
 cancel out except for their per-step share. The 500-step column projects a fit of 500
 steps (4000 for the deblur modes, the paper's counts) as that step time times the count,
 plus the measured fixed cost. The image is random noise (the cost does not depend on the
-content). Peak resident memory is ``VmHWM`` of this process.
+content). Peak resident memory is ``VmHWM`` of this process. ``--compile off on`` times
+each row eagerly and through ``torch.compile`` (``fit-linr --compile``); compiling is a
+fixed cost, paid again by every new process (less once inductor's cache holds the code).
 
 Usage::
 
     PYTHONPATH=src python benchmarks/speed_linr.py [--size 256] [--steps 10]
         [--modes denoise denoise-batch:16384 inpaint:0.1 deblur deblur-crop:128] [--precisions fp32 bf16]
-        [--threads 1] [--width 256] [--depth 6]
+        [--threads 1] [--width 256] [--depth 6] [--compile off on]
 """
 
 from __future__ import annotations
@@ -60,24 +62,28 @@ def _observation(mode: str, size: int):  # noqa: ANN202 (srcli's Observation, im
     raise SystemExit(f"unknown mode {mode!r}")
 
 
-def time_mode(mode: str, size: int, steps: int, precision: str, width: int, depth: int) -> dict[str, float]:
+def time_mode(mode: str, size: int, steps: int, precision: str, width: int, depth: int,
+              compile_mode: str = "off") -> dict[str, float]:
     """Seconds per step (difference of a ``steps`` and a ``2 * steps`` fit) and the fixed cost."""
     import torch
 
     from srcli.tasks.fit_linr import fit_linr
 
     observation, sampling = _observation(mode, size)
-    options = {"width": width, "depth": depth, "autocast_dtype": torch.bfloat16 if precision == "bf16" else None}
+    options = {"width": width, "depth": depth, "autocast_dtype": torch.bfloat16 if precision == "bf16" else None,
+               "compile_mode": compile_mode}
     if sampling is not None:
         options[sampling[0]] = sampling[1]
-    fit_linr([observation], steps=1, **options)  # one-off costs
+    start = time.perf_counter()
+    fit_linr([observation], steps=1, **options)  # one-off costs (compiling among them)
+    first_s = time.perf_counter() - start
     walls = []
     for n in (steps, 2 * steps):
         start = time.perf_counter()
         fit_linr([observation], steps=n, **options)
         walls.append(time.perf_counter() - start)
     step_s = (walls[1] - walls[0]) / steps
-    return {"step_s": step_s, "fixed_s": max(walls[0] - steps * step_s, 0.0)}
+    return {"step_s": step_s, "fixed_s": max(walls[0] - steps * step_s, 0.0), "first_s": first_s}
 
 
 def main() -> None:
@@ -91,6 +97,7 @@ def main() -> None:
     parser.add_argument("--threads", type=int, default=1)
     parser.add_argument("--width", type=int, default=256)
     parser.add_argument("--depth", type=int, default=6)
+    parser.add_argument("--compile", nargs="+", default=["off", "on"], choices=["off", "on"])
     args = parser.parse_args()
 
     import torch
@@ -98,14 +105,16 @@ def main() -> None:
     torch.set_num_threads(args.threads)
     print(f"{args.size}x{args.size} fits, SIREN {args.width}x{args.depth}, {args.threads} thread(s), "
           f"fits of {args.steps} and {2 * args.steps} steps per row, torch {torch.__version__}")
-    print("| mode | precision | s/step | paper's step count | fit (s, projected) | peak RSS (GiB) |")
-    print("|---|---|---|---|---|---|")
+    print("| mode | precision | compile | s/step | first 1-step fit (s) | paper's step count | fit (s, projected) "
+          "| peak RSS (GiB) |")
+    print("|---|---|---|---|---|---|---|---|")
     for mode in args.modes:
         count = 4000 if mode.startswith("deblur") else 500
         for precision in args.precisions:
-            row = time_mode(mode, args.size, args.steps, precision, args.width, args.depth)
-            print(f"| {mode} | {precision} | {row['step_s']:.3f} | {count} | {count * row['step_s'] + row['fixed_s']:.0f} | "
-                  f"{_peak_rss_gib():.2f} |", flush=True)
+            for compile_mode in args.compile:
+                row = time_mode(mode, args.size, args.steps, precision, args.width, args.depth, compile_mode)
+                print(f"| {mode} | {precision} | {compile_mode} | {row['step_s']:.3f} | {row['first_s']:.1f} | {count} | "
+                      f"{count * row['step_s'] + row['fixed_s']:.0f} | {_peak_rss_gib():.2f} |", flush=True)
 
 
 if __name__ == "__main__":

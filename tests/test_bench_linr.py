@@ -95,7 +95,7 @@ def test_parse_case_bad(text, fragment):
 def test_task_registration():
     task = get_bench_task("linr")
     assert task.setting_name == "case" and task.baseline == "classical" and task.default_settings == "sr:4"
-    assert task.options == {"steps": 0, "fit_seed": 0, "stop": "fixed", "crop": 0, "batch": 0} and task.default_metrics == ("psnr", "ssim")
+    assert task.options == {"steps": 0, "fit_seed": 0, "stop": "fixed", "crop": 0, "batch": 0, "compile": "auto"} and task.default_metrics == ("psnr", "ssim")
 
 
 def test_library_run_both_methods_match_an_independent_replay(folder):
@@ -103,7 +103,7 @@ def test_library_run_both_methods_match_an_independent_replay(folder):
 
     report, result, plan = bench_quality([str(folder)], models="linr,classical", settings="denoise:20", task="linr",
                                          options={"steps": "2"}, device="cpu", threads=1)
-    assert plan.options == {"steps": 2, "fit_seed": 0, "stop": "fixed", "crop": 0, "batch": 0} and "'steps': 2" in report["protocol"]
+    assert plan.options == {"steps": 2, "fit_seed": 0, "stop": "fixed", "crop": 0, "batch": 0, "compile": "auto"} and "'steps': 2" in report["protocol"]
     rows = {r["model"]: r for r in result.rows}
     assert set(rows) == {"linr", "classical"} and all(r["case"] == "denoise:20" for r in rows.values())
     assert all(math.isfinite(r["psnr"]) and 0 < r["ssim"] < 1 for r in rows.values())
@@ -185,7 +185,7 @@ def test_irregular_belongs_to_points_only(folder):
     (["--case", "sr:2", "--model", "classical,nope"], "unknown method 'nope' for --task linr; use linr, classical"),
     (["--model", "linr", "--weights", "linr=w.pt"], "--weights does not apply to --task linr"),
     (["--opt", "steps=x"], "option steps takes a int, got 'x'"),
-    (["--opt", "width=8"], "task linr has no option 'width'; its options: batch, crop, fit_seed, steps, stop"),
+    (["--opt", "width=8"], "task linr has no option 'width'; its options: batch, compile, crop, fit_seed, steps, stop"),
     (["--opt", "stop=early"], "--opt stop=early: use fixed or noise-level"),
     (["--metrics", "lr-psnr"], "unknown metric 'lr-psnr' for task linr"),
 ])

@@ -120,6 +120,7 @@ def test_crop_fits_random_windows_and_reports_them(tmp_path, photo):
     assert row["crop"] == 6 and row["pixels_per_step"] is None and size_of(tmp_path / "d.png") == (16, 12)
     whole = invoke("fit-linr", photo, "--kernel", "gauss:3:1", *TINY, "-o", tmp_path / "w.png", "--json")
     assert json.loads(whole.stdout)["rows"][0]["pixels_per_step"] == 12 * 16
+    assert json.loads(whole.stdout)["rows"][0]["compiled"] is False  # auto: too small to pay for compiling
     assert (tmp_path / "d.png").read_bytes() != (tmp_path / "w.png").read_bytes()
 
 
@@ -179,6 +180,7 @@ def test_help_texts():
     (["{photo}", "--scale", "2", "--crop", "8"], "random crops work for denoise, inpaint and deblur"),
     (["{photo}", "--crop", "8", "--batch", "20"], "random pixels (batch) or random crops (crop), not both"),
     (["{photo}", "--crop", "0"], "crop must be at least 1 pixel, got 0"),
+    (["{photo}", "--compile", "maybe"], "unknown compile mode 'maybe'; use one of auto, on, off"),
 ])
 def test_bad_input_is_one_line_exit_2_and_no_output(tmp_path, photo, args, fragment):
     Image.fromarray(np.zeros((5, 8), np.uint8)).save(tmp_path / "small.png")

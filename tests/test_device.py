@@ -1,6 +1,7 @@
 """Tests for srcli.device: device/precision resolution and the fp32 fallback."""
 
 import sys
+import warnings
 
 import pytest
 import torch
@@ -80,3 +81,38 @@ def test_keep_freed_memory_takes_effect_on_linux_and_is_idempotent() -> None:
     assert dm.keep_freed_memory() is glibc
     big = torch.ones(64 * 1024 * 1024 // 4)  # above glibc's mmap threshold ceiling
     assert float(big.sum()) == big.numel()
+
+
+def _sine_layer(x: torch.Tensor) -> torch.Tensor:
+    return torch.sin(30.0 * x + 0.5) * torch.cos(x)
+
+
+def test_compiled_or_eager_matches_eager_and_shares_parameters() -> None:
+    layer = torch.nn.Linear(4, 3)
+    run = dm.CompiledOrEager(layer, label="layer")
+    x = torch.rand(5, 4)
+    assert torch.allclose(run(x), layer(x), atol=1e-6) and run.fallback is None
+    with torch.no_grad():
+        layer.bias += 1.0  # the compiled call sees the module's own parameters
+    assert torch.allclose(run(x), layer(x), atol=1e-6)
+
+
+def test_compiled_or_eager_falls_back_once_when_the_backend_fails() -> None:
+    def missing_compiler(graph, example_inputs):
+        raise RuntimeError("No working C++ compiler found")
+
+    run = dm.CompiledOrEager(_sine_layer, label="sine layer", backend=missing_compiler)
+    x = torch.linspace(-1, 1, 7)
+    with pytest.warns(RuntimeWarning, match=r"torch.compile failed for the sine layer \(.*No working C\+\+ compiler"):
+        first = run(x)
+    assert run.fallback and "No working C++ compiler" in run.fallback
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # warned once only
+        assert torch.equal(first, _sine_layer(x)) and torch.equal(run(x), _sine_layer(x))
+
+
+def test_compiled_or_eager_lets_errors_of_the_computation_through() -> None:
+    run = dm.CompiledOrEager(torch.nn.Linear(4, 3))
+    with pytest.raises(RuntimeError, match="shape|size|mat1"):
+        run(torch.rand(5, 2))
+    assert run.fallback is None

@@ -54,3 +54,14 @@ def test_non_finite_loss_is_raised(monkeypatch) -> None:
     monkeypatch.setattr(linr_loop, "full_loss", lambda *a: (real(*a)[0] * float("inf"), *real(*a)[1:]))
     with pytest.raises(NonFiniteLoss, match="non-finite at step 0"):
         run_fit(terms_of("denoise"), (H, W), config(), torch.device("cpu"))
+
+
+def test_compiled_fit_follows_the_eager_fit() -> None:
+    """The compiled SIREN takes the same steps as the eager one (fp32 rounding apart)."""
+    eager = run_fit(terms_of("deblur"), (H, W), config(steps=6, lr=1e-3), torch.device("cpu"))
+    compiled = run_fit(terms_of("deblur"), (H, W), config(steps=6, lr=1e-3, compiled=True), torch.device("cpu"))
+    assert compiled.settings["compiled"] is True and eager.settings["compiled"] is False
+    assert [e["step"] for e in compiled.curve] == [e["step"] for e in eager.curve]
+    for a, b in zip(compiled.curve, eager.curve, strict=True):
+        assert a["loss"] == pytest.approx(b["loss"], rel=1e-4)
+    assert torch.allclose(compiled.image, eager.image, atol=1e-5)

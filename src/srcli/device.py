@@ -8,6 +8,7 @@ from __future__ import annotations
 import contextlib
 import functools
 import re
+import warnings
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Callable, Iterator, TypeVar
 
@@ -16,6 +17,7 @@ if TYPE_CHECKING:
 
 T = TypeVar("T")
 PRECISIONS = ("auto", "fp32", "bf16", "fp16")
+COMPILE_MODES = ("auto", "on", "off")
 
 
 class DeviceError(ValueError):
@@ -215,3 +217,48 @@ def keep_freed_memory() -> bool:
         return False
     mallopt.argtypes, mallopt.restype = [ctypes.c_int, ctypes.c_int], ctypes.c_int
     return bool(mallopt(_M_MMAP_MAX, 0)) and bool(mallopt(_M_TRIM_THRESHOLD, 2**31 - 1))
+
+
+def compile_supported(device: "torch.device") -> bool:
+    """True where ``torch.compile`` is worth trying: CPU (with a C++ compiler) and CUDA."""
+    return device.type in ("cpu", "cuda")
+
+
+class CompiledOrEager:
+    """``torch.compile(module)``, falling back to ``module`` itself if compiling fails.
+
+    Compiling fuses the elementwise work around matrix products into one pass (for a
+    SIREN: bias, frequency scale, sine and the casts of autocast). It needs a C++
+    compiler on the CPU; where the backend cannot build (no compiler, unsupported
+    platform) the first call warns once and every call runs eagerly. Errors of the
+    computation itself propagate unchanged. Parameters are shared with ``module``.
+
+    Attributes:
+        fallback: None while compiled code runs; the reason once it fell back to eager.
+    """
+
+    def __init__(self, module: Callable[..., Any], *, label: str = "model", backend: str | Callable[..., Any] = "inductor") -> None:
+        import torch
+
+        self.module, self.label = module, label
+        self.compiled = torch.compile(module, backend=backend)
+        self.fallback: str | None = None
+
+    def __call__(self, *args: Any, **kwargs: Any) -> Any:
+        from torch._dynamo.exc import BackendCompilerFailed
+
+        if self.fallback is None:
+            try:
+                return self.compiled(*args, **kwargs)
+            except BackendCompilerFailed as exc:
+                self.fallback = _failure_reason(exc)
+                warnings.warn(f"torch.compile failed for the {self.label} ({self.fallback}); running it uncompiled",
+                              RuntimeWarning, stacklevel=2)
+        return self.module(*args, **kwargs)
+
+
+def _failure_reason(exc: BaseException) -> str:
+    """The line of a backend failure that names the cause (dynamo's first line only names the backend)."""
+    lines = [line.strip() for line in str(exc).splitlines() if line.strip()]
+    cause = next((line for line in lines if not line.startswith("backend=")), None)
+    return cause or (lines[0] if lines else type(exc).__name__)

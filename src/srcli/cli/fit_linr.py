@@ -92,6 +92,7 @@ def fit_command(
     seed: Annotated[int, typer.Option("--seed", help="Seed of the initialisation and the pixel batches or crops.", rich_help_panel=FIT)] = 0,
     stop: Annotated[str, typer.Option("--stop", help="fixed (all steps), best-reference (keep the best state against --reference), noise-level (denoise: stop when the residual reaches the noise variance, no reference needed).", rich_help_panel=FIT)] = "fixed",
     noise_sigma: Annotated[Optional[float], typer.Option("--noise-sigma", help="Noise level for --stop noise-level on the 0-255 scale (default: estimated from the image).", rich_help_panel=FIT)] = None,
+    compile_mode: Annotated[str, typer.Option("--compile", help="auto, on or off: run the SIREN through torch.compile (fused sine layers: bf16 CPU steps about 16% faster; costs about 5 s once, needs a C++ compiler on CPU, else runs uncompiled). auto: bf16 CPU and CUDA fits of at least 128x128 pixels x 512 steps.", rich_help_panel=FIT)] = "auto",
     eval_every: Annotated[int, typer.Option("--eval-every", help="Steps between curve points (loss, PSNR).", rich_help_panel=FIT)] = 25,
     reference: Annotated[Optional[str], typer.Option("--reference", help="Clean image of the output's size: PSNR along the fit and PSNR/SSIM of the output as stored.", rich_help_panel="Output")] = None,
     save_fit: Annotated[Optional[str], typer.Option("--save-fit", help="Keep the fitted network (a srcli checkpoint) to render again at any size.", rich_help_panel="Output")] = None,
@@ -136,7 +137,8 @@ def fit_command(
                           size=parse_size_option(size), steps=steps, lr=lr, width=width, depth=depth, batch=batch, crop=crop,
                           seed=seed, stop=stop, noise_sigma=None if noise_sigma is None else noise_sigma / 255.0,
                           reference=reference, save_fit=save_fit, eval_every=eval_every, fmt=fmt, bit_depth=bit_depth,
-                          overwrite=overwrite, device=device, precision=precision, threads=threads)
+                          overwrite=overwrite, device=device, precision=precision, threads=threads,
+                          compile_mode=compile_mode)
     progress = FitProgress(quiet=quiet)
     try:
         result = fit_linr_files(specs, output, opts, callback=progress)

@@ -25,6 +25,7 @@ Values: LINR fits images scaled to ``[-1, 1]`` (a fresh SIREN outputs about 0, m
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
 
 import torch
 import torch.nn.functional as F
@@ -36,6 +37,9 @@ OMEGA_0 = 30.0
 DEFAULT_WIDTH = 256
 DEFAULT_DEPTH = 6
 RENDER_CHUNK = 65536
+
+#: a SIREN or anything called like one (a compiled SIREN): ``(N, in) -> (N, out)``
+SirenFunction = Callable[[torch.Tensor], torch.Tensor]
 
 
 def linr_extent(h: int, w: int) -> tuple[float, float]:
@@ -155,11 +159,11 @@ class Siren(nn.Module):
         return f"omega_0={self.omega_0}, first_omega_0={self.first_omega_0}"
 
 
-def evaluate(model: Siren, coords: torch.Tensor, autocast_dtype: torch.dtype | None = None) -> torch.Tensor:
+def evaluate(model: SirenFunction, coords: torch.Tensor, autocast_dtype: torch.dtype | None = None) -> torch.Tensor:
     """A SIREN's outputs at ``coords``, with its hidden layers in ``autocast_dtype``.
 
     Args:
-        model: the SIREN.
+        model: the SIREN (or a compiled one).
         coords: ``(N, 2)`` coordinates.
         autocast_dtype: e.g. ``torch.bfloat16`` for the hidden layers; None for fp32.
 

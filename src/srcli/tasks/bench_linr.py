@@ -16,7 +16,8 @@ Methods: ``linr`` (:func:`srcli.tasks.fit_linr.fit_linr` with the paper's settin
 noise-level rule, with the noise level estimated from the noisy image, as
 ``srcli fit-linr --stop noise-level`` does; ``--opt crop=N`` fits a random N x N window
 per step, as ``fit-linr --crop``, in every case but ``sr``; ``--opt batch=N`` fits N random
-pixels per step, as ``fit-linr --batch``, in the denoise and inpaint cases) and ``classical``, the observation itself made into an image: bicubic
+pixels per step, as ``fit-linr --batch``, in the denoise and inpaint cases; ``--opt
+compile=auto|on|off`` as ``fit-linr --compile``) and ``classical``, the observation itself made into an image: bicubic
 upscaling of the LR image, the noisy or blurred image as it is, linear interpolation
 through the known pixels. Metrics: PSNR and SSIM over all colour channels, peak 1 (the
 LINR paper's RGB figures). ``linr`` rows also give the fit's ``steps`` and ``stop_reason``.
@@ -141,7 +142,8 @@ def _restore(obs: Observation, method: str, case: tuple[str, float, float], ctx:
         stop = "fixed"  # the rule needs a noisy observation; other cases keep the paper's fixed count
     result = fit_linr([obs["obs"]], out_size=obs["hw"], steps=steps, seed=int(options["fit_seed"]),
                       **_sampling(case[0], options),
-                      device=ctx.runtime.device, autocast_dtype=ctx.runtime.autocast_dtype, stop=stop)
+                      device=ctx.runtime.device, autocast_dtype=ctx.runtime.autocast_dtype, stop=stop,
+                      compile_mode=str(options["compile"]))
     return result.image.float().cpu(), {"steps": result.steps, "stop_reason": result.stop_reason}
 
 
@@ -170,7 +172,7 @@ LINR_TASK = register_bench_task(BenchTask(
     metrics={"psnr": rgb_psnr, "ssim": rgb_ssim},
     default_metrics=("psnr", "ssim"),
     baseline="classical",
-    options={"steps": 0, "fit_seed": 0, "stop": "fixed", "crop": 0, "batch": 0},
+    options={"steps": 0, "fit_seed": 0, "stop": "fixed", "crop": 0, "batch": 0, "compile": "auto"},
     describe_observation=_describe,
     default_settings="sr:4",
     default_methods="linr,classical",

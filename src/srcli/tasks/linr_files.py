@@ -64,6 +64,7 @@ class FitLinrOptions:
     device: str = "auto"
     precision: str = "auto"
     threads: int | None = None
+    compile_mode: str = "auto"
     extra: dict[str, Any] = field(default_factory=dict)
 
 
@@ -147,7 +148,10 @@ def _fit_row(specs: list[ObserveSpec], observations: list[Observation], result: 
             "steps": result.steps, "seconds": round(result.seconds, 3), "stop_reason": result.stop_reason,
             "best_step": result.best_step, "best_psnr": result.best_psnr, "noise_sigma": result.noise_sigma,
             "final_loss": curve[-1]["loss"] if curve else None, "batch": result.settings.get("batch"),
-            "crop": result.settings.get("crop"), "pixels_per_step": result.settings.get("pixels_per_step"), "curve": curve}
+            "crop": result.settings.get("crop"), "pixels_per_step": result.settings.get("pixels_per_step"),
+            "compiled": result.settings.get("compiled"),
+            **{k: result.settings[k] for k in ("compile_fallback", "precision_fallback") if k in result.settings},
+            "curve": curve}
 
 
 def fit_linr_files(specs: list[ObserveSpec], output: str | None, opts: FitLinrOptions, *,
@@ -195,7 +199,7 @@ def fit_linr_files(specs: list[ObserveSpec], output: str | None, opts: FitLinrOp
     result = fit_linr(observations, out_size=out_size, steps=opts.steps, lr=opts.lr, width=opts.width, depth=opts.depth,
                       seed=opts.seed, batch=opts.batch, crop=opts.crop, reference=_reference_tensor(reference),
                       eval_every=opts.eval_every, autocast_dtype=runtime.autocast_dtype, device=runtime.device,
-                      callback=progress, stop=opts.stop, noise_sigma=opts.noise_sigma)
+                      callback=progress, stop=opts.stop, noise_sigma=opts.noise_sigma, compile_mode=opts.compile_mode)
     pixels = np.clip(result.image[0].permute(1, 2, 0).float().cpu().numpy(), 0, 1).astype(np.float32)
     first = images[0]
     depth = BIT_DEPTHS[opts.bit_depth] or first.bit_depth

@@ -16,8 +16,8 @@ from typing import Any
 
 import torch
 
-from srcli.device import keep_freed_memory
-from srcli.models.siren import Siren, linr_coords, linr_extent, render
+from srcli.device import CompiledOrEager, keep_freed_memory
+from srcli.models.siren import Siren, SirenFunction, linr_coords, linr_extent, render
 from srcli.tasks.linr_terms import (
     DataTerm,
     FlatTerm,
@@ -97,6 +97,7 @@ class FitConfig:
     noise_sigma: float | None
     denoise_index: int | None
     callback: Callable[[dict[str, Any]], bool | None] | None
+    compiled: bool = False
 
 
 class NonFiniteLoss(RuntimeError):
@@ -182,7 +183,7 @@ class _LossPlan:
             return None
         return cfg.batch or (self.coords.shape[0] if self.support is None else self.support.numel())
 
-    def loss(self, model: Siren, cfg: FitConfig, final: bool) -> tuple[torch.Tensor, list[torch.Tensor] | None, torch.Tensor | None]:
+    def loss(self, model: SirenFunction, cfg: FitConfig, final: bool) -> tuple[torch.Tensor, list[torch.Tensor] | None, torch.Tensor | None]:
         """``(loss, per-term MSEs or None for a random batch or crop, canvas or None)``."""
         if cfg.crop and not final:
             window = crop_window(self.canvas_hw, cfg.crop, self.generator)
@@ -218,13 +219,14 @@ def run_fit(terms: list[DataTerm], canvas_hw: tuple[int, int], cfg: FitConfig, d
     model = _new_model(terms[0].observed.shape[1], cfg, canvas_hw, device)
     coords = linr_coords(*canvas_hw, extent=tuple(model.extent.tolist()), device=device)
     optimiser = torch.optim.Adam(model.parameters(), lr=cfg.lr)
+    net = CompiledOrEager(model, label="SIREN") if cfg.compiled else model
     plan = _LossPlan.build(terms, canvas_hw, cfg, coords)
     track = _Tracker(cfg, model, coords, canvas_hw, terms)
     reason = f"fixed: {cfg.steps} steps" if cfg.stop != "noise-level" else f"noise-level: not reached in {cfg.steps} steps"
     for step in range(cfg.steps + 1):
         final = step == cfg.steps
         with torch.set_grad_enabled(not final):
-            loss, mses, canvas = plan.loss(model, cfg, final)
+            loss, mses, canvas = plan.loss(model if final else net, cfg, final)  # the no-grad pass: no second graph
         if not bool(torch.isfinite(loss)):
             raise NonFiniteLoss(f"the loss became non-finite at step {step}")
         noise_hit = cfg.stop == "noise-level" and track.noise_reached(None if mses is None else [float(m.detach()) for m in mses])
@@ -243,6 +245,9 @@ def run_fit(terms: list[DataTerm], canvas_hw: tuple[int, int], cfg: FitConfig, d
         optimiser.step()
     result = _finish(track, model, step, reason, time.perf_counter() - start, canvas_hw)
     result.settings["pixels_per_step"] = plan.pixels_per_step(cfg)
+    if isinstance(net, CompiledOrEager) and net.fallback is not None:
+        result.settings["compiled"] = False
+        result.settings["compile_fallback"] = net.fallback
     return result
 
 
@@ -258,7 +263,7 @@ def _finish(track: _Tracker, model: Siren, step: int, reason: str, seconds: floa
     assert image is not None
     model.eval()
     settings = {"steps": cfg.steps, "lr": cfg.lr, "width": cfg.width, "depth": cfg.depth, "seed": cfg.seed,
-                "batch": cfg.batch, "crop": cfg.crop, "stop": cfg.stop, "precision": str(cfg.autocast_dtype or "fp32").replace("torch.", "")}
+                "batch": cfg.batch, "crop": cfg.crop, "stop": cfg.stop, "compiled": cfg.compiled, "precision": str(cfg.autocast_dtype or "fp32").replace("torch.", "")}
     return FitResult(model, image, track.curve, step, seconds, canvas_hw, cfg.out_hw, reason, best_step, best_psnr,
                      cfg.noise_sigma, settings)
 

@@ -23,7 +23,7 @@ from dataclasses import dataclass
 
 import torch
 
-from srcli.models.siren import Siren, evaluate, values_to_image, values_to_unit
+from srcli.models.siren import SirenFunction, evaluate, values_to_image, values_to_unit
 from srcli.tasks.forward_models import ForwardModel, data_term
 
 #: the known support replaces the full canvas only below this fraction of its pixels
@@ -94,12 +94,12 @@ def known_support(terms: list[DataTerm], canvas_hw: tuple[int, int]) -> torch.Te
     return kept.nonzero().squeeze(1)
 
 
-def full_loss(model: Siren, coords: torch.Tensor, canvas_hw: tuple[int, int], terms: list[DataTerm],
+def full_loss(model: SirenFunction, coords: torch.Tensor, canvas_hw: tuple[int, int], terms: list[DataTerm],
               autocast_dtype: torch.dtype | None) -> tuple[torch.Tensor, list[torch.Tensor], torch.Tensor]:
     """The weighted loss over the whole canvas.
 
     Args:
-        model: the SIREN.
+        model: the SIREN (or a compiled one).
         coords: ``(H*W, 2)`` canvas coordinates.
         canvas_hw: ``(H, W)``.
         terms: the data terms.
@@ -113,7 +113,7 @@ def full_loss(model: Siren, coords: torch.Tensor, canvas_hw: tuple[int, int], te
     return sum(t.weight * m for t, m in zip(terms, mses, strict=True)), mses, canvas
 
 
-def pixel_loss(model: Siren, coords: torch.Tensor, flat: list[FlatTerm], index: torch.Tensor,
+def pixel_loss(model: SirenFunction, coords: torch.Tensor, flat: list[FlatTerm], index: torch.Tensor,
                autocast_dtype: torch.dtype | None, *, pixels: int | None = None) -> tuple[torch.Tensor, list[torch.Tensor]]:
     """The weighted loss of pointwise terms on the canvas pixels ``index`` only.
 
@@ -121,7 +121,7 @@ def pixel_loss(model: Siren, coords: torch.Tensor, flat: list[FlatTerm], index: 
     known support this equals :func:`full_loss`.
 
     Args:
-        model: the SIREN.
+        model: the SIREN (or a compiled one).
         coords: ``(H*W, 2)`` canvas coordinates.
         flat: :func:`flatten_terms` of the data terms.
         index: ``(n,)`` raster indices of the pixels evaluated.
@@ -146,12 +146,12 @@ def crop_window(canvas_hw: tuple[int, int], side: int, generator: torch.Generato
     return top, left, h, w
 
 
-def crop_loss(model: Siren, coords: torch.Tensor, canvas_hw: tuple[int, int], terms: list[DataTerm],
+def crop_loss(model: SirenFunction, coords: torch.Tensor, canvas_hw: tuple[int, int], terms: list[DataTerm],
               window: tuple[int, int, int, int], autocast_dtype: torch.dtype | None) -> torch.Tensor:
     """The weighted loss on one window of the observations (operators with a ``reach``).
 
     Args:
-        model: the SIREN.
+        model: the SIREN (or a compiled one).
         coords: ``(H*W, 2)`` canvas coordinates.
         canvas_hw: ``(H, W)``; every observation is on this grid.
         terms: the data terms.
