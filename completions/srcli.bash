@@ -38,7 +38,7 @@ _srcli() {
     "models") opts="--task --json --help -h"
       case "$prev" in --task) vals="upscale points fit" ;; esac ;;
     "sample-points") opts="--ratio --output -o --irregular --seed --value-range --overwrite --report --json --help -h" ;;
-    "train") opts="--model -m --model-args --out -o --resume --steps --batch-size -b --lr-size --scale-min --scale-max --queries --augment --no-augment --lr-8bit --lr-float --lr --lr-decay-every --lr-decay --seed --sampler --sampler-every --sampler-bins --sampler-mix --sampler-queries --val --val-scales --val-every --val-max-images --val-crop --log-every --ckpt-every --workers -j --query-path --device --precision --threads --json --quiet -q --help -h"
+    "train") opts="--model -m --model-args --out -o --init --resume --steps --batch-size -b --lr-size --scale-min --scale-max --queries --augment --no-augment --lr-8bit --lr-float --lr --lr-decay-every --lr-decay --seed --sampler --sampler-every --sampler-bins --sampler-mix --sampler-queries --val --val-scales --val-every --val-max-images --val-crop --log-every --ckpt-every --workers -j --query-path --device --precision --threads --json --quiet -q --help -h"
       case "$prev" in --device) vals="auto cpu cuda" ;; --precision) vals="auto fp32 bf16 fp16" ;; esac ;;
     "upscale") opts="--output -o --scale -s --size --width --height --model -m --weights --recursive -r --suffix --format -f --bit-depth --overwrite --skip-existing --max-pixels --tile --chunk --device --precision --threads --report --json --quiet -q --help -h"
       case "$prev" in --format|-f) vals="png jpeg webp bmp tiff" ;; --bit-depth) vals="keep 8 16 32" ;; --device) vals="auto cpu cuda" ;; --precision) vals="auto fp32 bf16 fp16" ;; esac ;;

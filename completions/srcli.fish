@@ -196,6 +196,7 @@ complete -c srcli -n '__srcli_in sample-points' -l help -s h -d 'Show help and e
 complete -c srcli -n '__srcli_in train' -l model -s m -r -d 'Model to train: liif, a-liif, diinn.'
 complete -c srcli -n '__srcli_in train' -l model-args -r -d 'JSON object of model arguments, e.g. \'{"encoder": "rdn"}\'.'
 complete -c srcli -n '__srcli_in train' -l out -s o -r -d 'Run folder: state.pt, best.pt, last.pt, log.jsonl.'
+complete -c srcli -n '__srcli_in train' -l init -r -d 'Start from a checkpoint\'s tensors that match by name and shape (e.g. a trained LIIF\'s encoder for a-liif or diinn); the rest keep their seeded initialisation.'
 complete -c srcli -n '__srcli_in train' -l resume -r -d 'Continue the run in this folder exactly where it stopped.'
 complete -c srcli -n '__srcli_in train' -l steps -r -d 'Optimiser steps (LIIF: 1000 epochs x 1000).'
 complete -c srcli -n '__srcli_in train' -l batch-size -s b -r -d 'Items per step over all processes.'

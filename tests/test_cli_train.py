@@ -113,6 +113,30 @@ def test_tiny_run_then_resume_longer(data, tmp_path):
     assert [(r["kind"], r["step"]) for r in log] == [("start", 0), ("train", 1), ("train", 2), ("start", 2), ("train", 3)]
 
 
+def test_init_starts_a_run_from_a_checkpoints_matching_tensors(data, tmp_path):
+    """A trained LIIF's encoder starts a DIINN run; the card says so, and a resumed run keeps it."""
+    import torch
+
+    from srcli.registry import read_checkpoint
+
+    assert invoke(data, "--out", tmp_path / "liif", "--steps", "1", *TINY).exit_code == 0
+    liif = tmp_path / "liif" / "last.pt"
+    diinn_args = ["--model-args", '{"encoder_args": {"n_feats": 8, "n_blocks": 1}}']
+    tiny = [a for a in TINY[2:]]
+    result = invoke(data, "--model", "diinn", *diinn_args, "--init", liif, "--out", tmp_path / "d", "--steps", "1", *tiny)
+    assert result.exit_code == 0, result.output
+    card = read_checkpoint(tmp_path / "d" / "last.pt")["card"]
+    assert card["initialised_from"]["model"] == "liif" and card["initialised_from"]["steps"] == 1
+    encoder = [k for k in read_checkpoint(liif)["state_dict"] if k.startswith("encoder.")]
+    assert card["initialised_from"]["loaded"] == len(encoder)
+    state = torch.load(tmp_path / "d" / "state.pt", weights_only=True)
+    assert state["init"]["loaded"] == len(encoder)
+    liif.unlink()  # a resumed run does not need the --init file any more
+    assert invoke("--resume", tmp_path / "d", "--steps", "2").exit_code == 0
+    assert read_checkpoint(tmp_path / "d" / "last.pt")["card"]["initialised_from"]["loaded"] == len(encoder)
+    assert_usage_error(invoke(data, "--init", tmp_path / "none.pt", "--out", tmp_path / "x", *TINY), "--init: checkpoint not found")
+
+
 APP_SCRIPT = """
 import sys
 sys.path.insert(0, {tests!r})

@@ -57,6 +57,20 @@ def test_load_model_by_path_and_weights(tmp_path):
     assert registry.load_model("test-linear", weights=str(path))[0].spec["name"] == "test-linear"
 
 
+def test_load_matching_parameters_copies_only_matching_tensors(tmp_path):
+    source = registry.create("test-linear", width=4)
+    path = tmp_path / "m.pt"
+    registry.save_checkpoint(path, source, {"steps": 12})
+    target = registry.create("test-linear", width=4)
+    torch.nn.init.zeros_(target.layer.weight)
+    info = registry.load_matching_parameters(target, path)
+    assert torch.equal(target.layer.weight, source.layer.weight) and torch.equal(target.layer.bias, source.layer.bias)
+    assert info == {"from": str(path), "model": "test-linear", "loaded": 2, "kept": 0, "steps": 12}
+    other = registry.create("test-linear", width=5)  # every shape differs
+    with pytest.raises(registry.RegistryError, match="no parameter of .* matches the model by name and shape"):
+        registry.load_matching_parameters(other, path)
+
+
 def test_trainable_model_without_weights_is_refused():
     with pytest.raises(RegistryError, match="no shipped weights.*--weights"):
         registry.load_model("test-linear")

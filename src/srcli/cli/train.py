@@ -78,6 +78,7 @@ def train_command(
     model: Annotated[str, typer.Option("--model", "-m", help="Model to train: liif, a-liif, diinn.")] = "liif",
     model_args: Annotated[Optional[str], typer.Option("--model-args", help="JSON object of model arguments, e.g. '{\"encoder\": \"rdn\"}'.")] = None,
     out: Annotated[Optional[str], typer.Option("--out", "-o", help="Run folder: state.pt, best.pt, last.pt, log.jsonl.", rich_help_panel=RUN)] = None,
+    init: Annotated[Optional[str], typer.Option("--init", help="Start from a checkpoint's tensors that match by name and shape (e.g. a trained LIIF's encoder for a-liif or diinn); the rest keep their seeded initialisation.", rich_help_panel=PROTOCOL)] = None,
     resume: Annotated[Optional[str], typer.Option("--resume", help="Continue the run in this folder exactly where it stopped.", rich_help_panel=RUN)] = None,
     steps: Annotated[int, typer.Option("--steps", help="Optimiser steps (LIIF: 1000 epochs x 1000).", rich_help_panel=PROTOCOL)] = 1_000_000,
     batch_size: Annotated[int, typer.Option("--batch-size", "-b", help="Items per step over all processes.", rich_help_panel=PROTOCOL)] = 16,
@@ -132,7 +133,8 @@ def train_command(
     names = [f.name for f in TrainOptions.__dataclass_fields__.values()]
     given = {k: values[k] for k in names if k in values}
     given.update(data=[str(Path(d).resolve()) for d in data or []], val=str(Path(val).resolve()) if val else None,
-                 model_args=_model_args(model_args), val_scales=_scales(val_scales), out=out or resume)
+                 model_args=_model_args(model_args), val_scales=_scales(val_scales), out=out or resume,
+                 init=str(Path(init).resolve()) if init else None)
     if resume is not None:
         if out is not None and Path(out).resolve() != Path(resume).resolve():
             raise UsageError("--resume continues a run in its own folder; drop --out")

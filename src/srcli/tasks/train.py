@@ -71,6 +71,7 @@ class TrainOptions:
     precision: str = "auto"
     threads: Optional[int] = None
     query_path: str = "fast"
+    init: Optional[str] = None
 
 
 @dataclass
@@ -159,14 +160,16 @@ def _hardware(runtime: Any, ctx: dist_utils.DistContext) -> dict[str, Any]:
     return {**runtime.describe(), "processes": ctx.world_size, "cpu": cpu, "torch": str(torch.__version__)}
 
 
-def _card(o: TrainOptions, images: dict[str, Any], hardware: dict[str, Any]
+def _card(o: TrainOptions, images: dict[str, Any], hardware: dict[str, Any], init: dict[str, Any],
           ) -> Callable[[int, dict[str, Any] | None, float], dict[str, Any]]:
+    """The card function of a run; ``init`` (what ``--init`` loaded) is read when a card is made."""
     from srcli import __version__
 
     def card(step: int, validation: dict[str, Any] | None, wall_s: float) -> dict[str, Any]:
         return {
             "trained_with": f"srcli {__version__} train", "data": [str(Path(d).resolve()) for d in o.data], **images,
             "steps": step, "wall_time_s": round(wall_s, 1), "hardware": hardware,
+            **({"initialised_from": init} if init else {}),
             "protocol": {k: getattr(o, k) for k in ("batch_size", "lr_size", "scale_min", "scale_max", "queries", "augment",
                                                      "quantize_lr", "lr", "lr_decay_every", "lr_decay", "sampler", "seed")},
             "validation": None if validation is None else {"data": str(Path(o.val).resolve()) if o.val else None,
@@ -221,7 +224,7 @@ def train(options: TrainOptions, *, resume: bool = False,
     runtime = type(runtime)(device, runtime.precision, runtime.threads)
     try:
         run_dir = _prepare_run_dir(o, resume, ctx)
-        trainer = _build_trainer(o, paths, val_pairs, runtime, ctx, run_dir)
+        trainer = _build_trainer(o, paths, val_pairs, runtime, ctx, run_dir, fresh=not resume)
         trainer.progress = progress
         if resume:
             _restore(trainer, run_dir)
@@ -232,9 +235,13 @@ def train(options: TrainOptions, *, resume: bool = False,
                        runtime.describe())
 
 
-def _build_model(o: TrainOptions, device: torch.device) -> torch.nn.Module:
-    """The model with the run's seeded initial weights, on ``device``."""
-    from srcli.registry import create
+def _build_model(o: TrainOptions, device: torch.device, fresh: bool = True) -> tuple[torch.nn.Module, dict[str, Any]]:
+    """The model with the run's seeded initial weights (and ``--init``'s tensors when ``fresh``), on ``device``.
+
+    Returns:
+        ``(model, what --init loaded, or {})``; a resumed run's state replaces both.
+    """
+    from srcli.registry import RegistryError, create, load_matching_parameters
 
     torch.manual_seed(o.seed)
     try:
@@ -243,14 +250,20 @@ def _build_model(o: TrainOptions, device: torch.device) -> torch.nn.Module:
         raise UsageError(f"bad --model-args for {o.model}: {exc}") from None
     if hasattr(model, "fast_query"):
         model.fast_query = o.query_path == "fast"
-    return model
+    init: dict[str, Any] = {}
+    if o.init and fresh:
+        try:
+            init = load_matching_parameters(model, o.init)
+        except RegistryError as exc:
+            raise UsageError(f"--init: {exc}") from None
+    return model, init
 
 
 def _build_trainer(o: TrainOptions, paths: list[Path], val_pairs: list[Any], runtime: Any,
-                   ctx: dist_utils.DistContext, run_dir: Path) -> Trainer:
-    """Model, optimiser, scheduler, sampler and data pipeline of a fresh run."""
+                   ctx: dist_utils.DistContext, run_dir: Path, fresh: bool = True) -> Trainer:
+    """Model, optimiser, scheduler, sampler and data pipeline of a run (``fresh``: apply ``--init``)."""
     sizes = [oriented_size(p) for p in paths]
-    model = _build_model(o, runtime.device)
+    model, init = _build_model(o, runtime.device, fresh)
     geometry = PatchGeometry(o.lr_size, o.scale_min, o.scale_max, o.augment)
     gain_args = {"every": o.sampler_every, "bins": o.sampler_bins, "mix": o.sampler_mix, "measure_queries": o.sampler_queries}
     sampler = make_sampler(o.sampler, sizes, geometry, o.seed, **({} if o.sampler == "uniform" else gain_args))
@@ -264,7 +277,7 @@ def _build_trainer(o: TrainOptions, paths: list[Path], val_pairs: list[Any], run
         sampler=sampler, batches=batches, loader=make_loader(dataset, batches, workers, pin=runtime.device.type == "cuda"),
         runtime=runtime, ctx=ctx, settings=LoopSettings(o.steps, o.batch_size, o.log_every, o.val_every, o.ckpt_every, o.quantize_lr),
         run_dir=run_dir, val_pairs=val_pairs, measure_cache=ImageCache(paths, sizes) if o.sampler != "uniform" else None,
-        card=_card(o, describe_images(paths, sizes), _hardware(runtime, ctx)), extra_state=lambda: {"options": asdict(o)})
+        card=_card(o, describe_images(paths, sizes), _hardware(runtime, ctx), init), extra_state=lambda: {"options": asdict(o), "init": init})
 
 
 def _restore(trainer: Trainer, run_dir: Path) -> None:
@@ -282,6 +295,8 @@ def _restore(trainer: Trainer, run_dir: Path) -> None:
     trainer.best = dict(state.get("best") or {})
     trainer.last_val = state.get("last_val")
     trainer.wall_before = float(state.get("wall_s", 0.0))
+    if state.get("init"):  # what --init loaded at the start: the card and later states keep it (the same dict)
+        trainer.extra_state()["init"].update(state["init"])
     JsonlLog(run_dir / "log.jsonl", enabled=trainer.ctx.is_main).truncate_after(trainer.step)
 
 
