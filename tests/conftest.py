@@ -58,3 +58,14 @@ def folders(tmp_path):
     write_png(a / "three.png", 24, 27, mode="L", seed=3)
     write_png(b / "four.png", 28, 26, seed=4)
     return [str(a), str(b)]
+
+
+@pytest.fixture()
+def no_shipped_weights(monkeypatch, tmp_path):
+    """The package as if no trained weights shipped (an empty weights folder)."""
+    from srcli import registry
+
+    empty = tmp_path / "no_weights"
+    empty.mkdir()
+    monkeypatch.setattr(registry, "WEIGHTS_DIR", empty)
+    return empty

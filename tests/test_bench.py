@@ -76,7 +76,7 @@ def test_reports_in_three_formats(folders, tmp_path):
     assert "## Mean PSNR gain over bicubic (dB)" in md and "| nearest |" in md and "- datasets: alpha, beta" in md
 
 
-def test_plan_errors():
+def test_plan_errors(no_shipped_weights):
     with pytest.raises(UsageError, match="'x' is not a number"):
         plan_quality("upscale", "bicubic", "2,x")
     with pytest.raises(UsageError, match="bad --scale list"):

@@ -35,7 +35,7 @@ def test_plan_lists_every_configuration():
     assert [c.output_hw for c in by_scale] == [(25, 25), (30, 30)]
 
 
-def test_plan_errors():
+def test_plan_errors(no_shipped_weights):
     with pytest.raises(UsageError, match="conflict"):
         plan_speed(["bicubic"], outputs=[16], scales=[2.0], device="cpu")
     with pytest.raises(UsageError, match="--repeats"):

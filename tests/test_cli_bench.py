@@ -94,7 +94,7 @@ def test_plot_without_matplotlib_exits_2(sets, tmp_path, monkeypatch):
     (["speed", "--output", "64", "--scale", "2"], "conflict"),
     (["crops", "{a}/x.png", "--box", "0,0,99,4", "-o", "{tmp}/g.png"], "leaves the"),
 ])
-def test_bad_input_is_one_line_exit_2(sets, tmp_path, args, fragment):
+def test_bad_input_is_one_line_exit_2(sets, tmp_path, args, fragment, no_shipped_weights):
     (tmp_path / "empty").mkdir()
     subs = {"missing": tmp_path / "missing", "empty": tmp_path / "empty", "a": sets[0], "tmp": tmp_path}
     result = invoke(*[arg.format(**subs) for arg in args], "--device", "cpu")

@@ -137,6 +137,37 @@ def test_init_starts_a_run_from_a_checkpoints_matching_tensors(data, tmp_path):
     assert_usage_error(invoke(data, "--init", tmp_path / "none.pt", "--out", tmp_path / "x", *TINY), "--init: checkpoint not found")
 
 
+POINTS_TINY = ["--model", "isp-points", "--model-args", '{"encoder_blocks": 1, "encoder_width": 8, "decoder_hidden": 16, '
+               '"decoder_layers": 1, "point_features": 8, "point_hidden": 8, "grid_hidden": 8}', "--lr-size", "6",
+               "--queries", "16", "--batch-size", "2", "--workers", "0", "--precision", "fp32", "--threads", "1"]
+
+
+def test_points_model_trains_validates_and_resumes(data, tmp_path):
+    from srcli.registry import read_checkpoint
+
+    run = tmp_path / "pts"
+    result = invoke(data, "--out", run, "--steps", "2", "--val", data, "--val-every", "1", "--val-crop", "20",
+                    "--val-ratios", "0.2,0.5", "--ratio-min", "0.2", "--ratio-max", "0.6", "--json", *POINTS_TINY)
+    assert result.exit_code == 0, result.output
+    assert set(json.loads(result.stdout)["best"]) == {"step", "psnr_r0.2", "psnr_r0.5", "psnr"}
+    card = read_checkpoint(run / "best.pt")["card"]
+    assert card["protocol"]["ratio_min"] == 0.2 and "scale_min" not in card["protocol"]
+    assert card["validation"]["ratios"] == [0.2, 0.5]
+    assert invoke("--resume", run, "--steps", "3").exit_code == 0
+    log = [json.loads(line) for line in (run / "log.jsonl").read_text().splitlines()]
+    assert [r["step"] for r in log if r["kind"] == "val"] == [1, 2, 3]
+
+
+@pytest.mark.parametrize("args, message", [
+    (["--sampler", "psnr-gain"], "points models train with uniform"),
+    (["--ratio-min", "0.6", "--ratio-max", "0.3"], "--ratio-min and --ratio-max must satisfy"),
+    (["--irregular", "1.5"], "--irregular is a probability"),
+    (["--val-ratios", "0.2,2"], "--val-ratios must be sampling ratios in (0, 1]"),
+])
+def test_points_training_bad_options(data, tmp_path, args, message):
+    assert_usage_error(invoke(data, "--out", tmp_path / "r", *POINTS_TINY, *args), message)
+
+
 APP_SCRIPT = """
 import sys
 sys.path.insert(0, {tests!r})

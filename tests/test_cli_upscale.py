@@ -165,7 +165,7 @@ def _bad_cases(tmp_path, png):
     ]
 
 
-def test_bad_input_cases(tmp_path, png):
+def test_bad_input_cases(tmp_path, png, no_shipped_weights):
     cases = _bad_cases(tmp_path, png)
     assert len(cases) >= 20
     before = set(os.listdir(tmp_path))

@@ -57,6 +57,18 @@ def _scales(text: str) -> list[int]:
     return values
 
 
+def _ratios(text: str) -> list[float]:
+    from srcli.errors import UsageError
+
+    try:
+        values = [float(part) for part in text.split(",") if part.strip()]
+    except ValueError:
+        values = []
+    if not values or any(not 0 < v <= 1 for v in values):
+        raise UsageError(f"--val-ratios must be sampling ratios in (0, 1] separated by commas (e.g. 0.2,0.4), got {text!r}")
+    return values
+
+
 def _model_args(text: Optional[str]) -> dict[str, Any]:
     from srcli.errors import UsageError
 
@@ -82,7 +94,7 @@ def train_command(
     resume: Annotated[Optional[str], typer.Option("--resume", help="Continue the run in this folder exactly where it stopped.", rich_help_panel=RUN)] = None,
     steps: Annotated[int, typer.Option("--steps", help="Optimiser steps (LIIF: 1000 epochs x 1000).", rich_help_panel=PROTOCOL)] = 1_000_000,
     batch_size: Annotated[int, typer.Option("--batch-size", "-b", help="Items per step over all processes.", rich_help_panel=PROTOCOL)] = 16,
-    lr_size: Annotated[int, typer.Option("--lr-size", help="Side of the square LR crops.", rich_help_panel=PROTOCOL)] = 48,
+    lr_size: Annotated[int, typer.Option("--lr-size", help="Side of the square LR crops (isp-points: grid cells a side; a patch holds its square of points).", rich_help_panel=PROTOCOL)] = 48,
     scale_min: Annotated[float, typer.Option("--scale-min", help="Smallest training scale.", rich_help_panel=PROTOCOL)] = 1.0,
     scale_max: Annotated[float, typer.Option("--scale-max", help="Largest training scale.", rich_help_panel=PROTOCOL)] = 4.0,
     queries: Annotated[int, typer.Option("--queries", help="HR pixels sampled per item.", rich_help_panel=PROTOCOL)] = 2304,
@@ -91,6 +103,9 @@ def train_command(
     lr: Annotated[float, typer.Option("--lr", help="Adam learning rate.", rich_help_panel=PROTOCOL)] = 1e-4,
     lr_decay_every: Annotated[int, typer.Option("--lr-decay-every", help="Multiply the learning rate by --lr-decay every N steps.", rich_help_panel=PROTOCOL)] = 200_000,
     lr_decay: Annotated[float, typer.Option("--lr-decay", help="Learning-rate factor at each decay.", rich_help_panel=PROTOCOL)] = 0.5,
+    ratio_min: Annotated[float, typer.Option("--ratio-min", help="isp-points: smallest sampling ratio (points per HR pixel) of a patch.", rich_help_panel=PROTOCOL)] = 0.1,
+    ratio_max: Annotated[float, typer.Option("--ratio-max", help="isp-points: largest sampling ratio.", rich_help_panel=PROTOCOL)] = 0.5,
+    irregular: Annotated[float, typer.Option("--irregular", help="isp-points: probability of fractional positions with bicubic values (else distinct integer pixels).", rich_help_panel=PROTOCOL)] = 0.5,
     seed: Annotated[int, typer.Option("--seed", help="Seed of the initial weights and of every item draw.", rich_help_panel=PROTOCOL)] = 0,
     sampler: Annotated[str, typer.Option("--sampler", help="uniform, or psnr-gain (draw cells where the model gains most over bicubic more often).", rich_help_panel=SAMPLING)] = "uniform",
     sampler_every: Annotated[int, typer.Option("--sampler-every", help="Steps between PSNR-gain measurements.", rich_help_panel=SAMPLING)] = 5000,
@@ -99,6 +114,7 @@ def train_command(
     sampler_queries: Annotated[int, typer.Option("--sampler-queries", help="Pixels per cell measured.", rich_help_panel=SAMPLING)] = 2304,
     val: Annotated[Optional[str], typer.Option("--val", help="Held-out image folder for validation PSNR (Y, shave=scale).", rich_help_panel=VALIDATION)] = None,
     val_scales: Annotated[str, typer.Option("--val-scales", help="Integer scales validated, comma separated.", rich_help_panel=VALIDATION)] = "2,3,4",
+    val_ratios: Annotated[str, typer.Option("--val-ratios", help="isp-points: sampling ratios validated (irregular positions), comma separated.", rich_help_panel=VALIDATION)] = "0.2",
     val_every: Annotated[int, typer.Option("--val-every", help="Steps between validations.", rich_help_panel=VALIDATION)] = 5000,
     val_max_images: Annotated[int, typer.Option("--val-max-images", help="Validate on the first N images.", rich_help_panel=VALIDATION)] = 10,
     val_crop: Annotated[int, typer.Option("--val-crop", help="Side of the HR centre crops (0: whole images).", rich_help_panel=VALIDATION)] = 240,
@@ -133,7 +149,8 @@ def train_command(
     names = [f.name for f in TrainOptions.__dataclass_fields__.values()]
     given = {k: values[k] for k in names if k in values}
     given.update(data=[str(Path(d).resolve()) for d in data or []], val=str(Path(val).resolve()) if val else None,
-                 model_args=_model_args(model_args), val_scales=_scales(val_scales), out=out or resume,
+                 model_args=_model_args(model_args), val_scales=_scales(val_scales), val_ratios=_ratios(val_ratios),
+                 out=out or resume,
                  init=str(Path(init).resolve()) if init else None)
     if resume is not None:
         if out is not None and Path(out).resolve() != Path(resume).resolve():

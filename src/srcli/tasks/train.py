@@ -1,4 +1,4 @@
-"""``srcli train``: train an arbitrary-scale SR model with the LIIF protocol.
+"""``srcli train``: train an arbitrary-scale SR model with the LIIF protocol (or the points network).
 
 Defaults are LIIF's (Chen et al. 2021, EDSR-baseline-LIIF on DIV2K): 48x48 LR crops, scale
 ``U(1, 4)``, HR crop ``round(48 s)``, flips and transpose, 2304 query pixels per item, batch
@@ -6,72 +6,31 @@ Defaults are LIIF's (Chen et al. 2021, EDSR-baseline-LIIF on DIV2K): 48x48 LR cr
 steps (their 1000 epochs of 1000 iterations). LR crops are MATLAB-bicubic downscales (the
 benchmark protocol's kernel) rounded to 8 bits. See :mod:`srcli.training.loop` for the
 order of events, :mod:`srcli.training.checkpointing` for the run folder, and
-:mod:`srcli.training.samplers` for the item draws and the PSNR-gain sampler.
+:mod:`srcli.training.samplers` for the item draws and the PSNR-gain sampler. A points
+model (``isp-points``) trains on the same crops sampled into points
+(:mod:`srcli.training.points`); the options live in :mod:`srcli.tasks.train_options`.
 """
 
 from __future__ import annotations
 
-import math
 import os
 import platform
-from dataclasses import asdict, dataclass, field, fields
+from dataclasses import asdict, dataclass
 from pathlib import Path
-from typing import Any, Callable, Optional
+from typing import Any, Callable
 
 import torch
 
 from srcli.errors import UsageError
+from srcli.tasks.train_options import TrainOptions, check_options, resume_options
 from srcli.training import distributed as dist_utils
-from srcli.training.checkpointing import BEST_FILE, LAST_FILE, STATE_FILE, JsonlLog, StateError, load_training_state, restore_rng_state
+from srcli.training.checkpointing import BEST_FILE, LAST_FILE, STATE_FILE, JsonlLog, load_training_state, restore_rng_state
 from srcli.training.datasets import (
-    ImageCache, PatchDataset, PlanBatches, describe_images, list_images, load_validation_set, make_loader, oriented_size,
+    ImageCache, PatchDataset, PlanBatches, collate_items, describe_images, list_images, load_validation_set, make_loader,
+    oriented_size,
 )
-from srcli.training.loop import LoopSettings, QueryStep, Trainer
-from srcli.training.samplers import SAMPLERS, PatchGeometry, make_sampler
-
-QUERY_PATHS = ("fast", "reference")
-#: options a resumed run may change (they do not alter what is computed, or extend it)
-RUNTIME_OPTIONS = ("workers", "device", "precision", "threads", "steps")
-
-
-@dataclass
-class TrainOptions:
-    """Every option of a training run (see the module docstring for the defaults' source)."""
-
-    data: list[str]
-    out: str
-    model: str = "liif"
-    model_args: dict[str, Any] = field(default_factory=dict)
-    steps: int = 1_000_000
-    batch_size: int = 16
-    lr_size: int = 48
-    scale_min: float = 1.0
-    scale_max: float = 4.0
-    queries: int = 2304
-    augment: bool = True
-    quantize_lr: bool = True
-    lr: float = 1e-4
-    lr_decay_every: int = 200_000
-    lr_decay: float = 0.5
-    sampler: str = "uniform"
-    sampler_every: int = 5000
-    sampler_bins: int = 16
-    sampler_mix: float = 0.5
-    sampler_queries: int = 2304
-    val: Optional[str] = None
-    val_scales: list[int] = field(default_factory=lambda: [2, 3, 4])
-    val_every: int = 5000
-    val_max_images: int = 10
-    val_crop: int = 240
-    log_every: int = 100
-    ckpt_every: int = 1000
-    seed: int = 0
-    workers: Optional[int] = None
-    device: str = "auto"
-    precision: str = "auto"
-    threads: Optional[int] = None
-    query_path: str = "fast"
-    init: Optional[str] = None
+from srcli.training.loop import QUERY_INPUTS, LoopSettings, QueryStep, Trainer, validate
+from srcli.training.samplers import PatchGeometry, make_sampler
 
 
 @dataclass
@@ -86,63 +45,6 @@ class TrainResult:
     last_loss: float | None
     wall_s: float
     runtime: dict[str, Any]
-
-
-def _positive(name: str, value: float, minimum: float = 1) -> None:
-    if not (isinstance(value, (int, float)) and math.isfinite(value) and value >= minimum):
-        raise UsageError(f"--{name} must be at least {minimum:g}, got {value}")
-
-
-def check_options(o: TrainOptions) -> None:
-    """Reject impossible numbers and names before any work.
-
-    Raises:
-        UsageError: naming the option and the accepted values.
-    """
-    for name in ("steps", "batch_size", "lr_size", "queries", "lr_decay_every", "sampler_every", "sampler_bins",
-                 "sampler_queries", "val_every", "val_max_images", "log_every", "ckpt_every"):
-        _positive(name.replace("_", "-"), getattr(o, name))
-    if o.workers is not None:
-        _positive("workers", o.workers, 0)
-    _positive("val-crop", o.val_crop, 0)
-    _positive("scale-min", o.scale_min, 1)
-    if not (math.isfinite(o.scale_max) and o.scale_max >= o.scale_min):
-        raise UsageError(f"--scale-max must be at least --scale-min ({o.scale_min:g}), got {o.scale_max}")
-    if o.queries > o.lr_size**2:
-        raise UsageError(f"--queries {o.queries} exceeds the smallest HR crop ({o.lr_size}x{o.lr_size} pixels)")
-    if not (math.isfinite(o.lr) and o.lr > 0) or not (math.isfinite(o.lr_decay) and 0 < o.lr_decay <= 1):
-        raise UsageError(f"--lr must be positive and --lr-decay in (0, 1], got {o.lr} and {o.lr_decay}")
-    if not 0 <= o.sampler_mix <= 1:
-        raise UsageError(f"--sampler-mix must be in [0, 1], got {o.sampler_mix}")
-    if o.sampler not in SAMPLERS:
-        raise UsageError(f"unknown sampler {o.sampler!r}; use one of {', '.join(SAMPLERS)}")
-    if o.query_path not in QUERY_PATHS:
-        raise UsageError(f"unknown query path {o.query_path!r}; use fast or reference")
-    if not o.val_scales or any(not isinstance(s, int) or s < 1 for s in o.val_scales):
-        raise UsageError(f"--val-scales must be positive integers, got {o.val_scales}")
-
-
-def resume_options(run_dir: str | Path, **changes: Any) -> TrainOptions:
-    """The options of the run in ``run_dir``, with the runtime ones in ``changes`` (None: keep).
-
-    Raises:
-        UsageError: no resumable run there, or a change that would alter the schedule.
-    """
-    try:
-        state = load_training_state(Path(run_dir) / STATE_FILE)
-    except StateError as exc:
-        raise UsageError(str(exc)) from None
-    stored = dict(state["options"])
-    for name, value in changes.items():
-        if value is None:
-            continue
-        if name not in RUNTIME_OPTIONS and value != stored.get(name):
-            raise UsageError(f"--resume continues the stored run; --{name.replace('_', '-')} cannot change "
-                             f"(stored {stored.get(name)!r}); start a new run with --out instead")
-        stored[name] = value
-    stored["out"] = str(run_dir)
-    known = {f.name for f in fields(TrainOptions)}
-    return TrainOptions(**{k: v for k, v in stored.items() if k in known})
 
 
 def default_workers() -> int:
@@ -164,16 +66,21 @@ def _card(o: TrainOptions, images: dict[str, Any], hardware: dict[str, Any], ini
           ) -> Callable[[int, dict[str, Any] | None, float], dict[str, Any]]:
     """The card function of a run; ``init`` (what ``--init`` loaded) is read when a card is made."""
     from srcli import __version__
+    from srcli.registry import get_entry
+
+    points = get_entry(o.model).task == "points"
+    protocol = ("batch_size", "lr_size", *(("ratio_min", "ratio_max", "irregular") if points else ("scale_min", "scale_max")),
+                "queries", "augment", *(() if points else ("quantize_lr",)), "lr", "lr_decay_every", "lr_decay", "sampler", "seed")
+    settings = {"ratios": o.val_ratios, "irregular": True} if points else {"scales": o.val_scales}
 
     def card(step: int, validation: dict[str, Any] | None, wall_s: float) -> dict[str, Any]:
         return {
             "trained_with": f"srcli {__version__} train", "data": [str(Path(d).resolve()) for d in o.data], **images,
             "steps": step, "wall_time_s": round(wall_s, 1), "hardware": hardware,
             **({"initialised_from": init} if init else {}),
-            "protocol": {k: getattr(o, k) for k in ("batch_size", "lr_size", "scale_min", "scale_max", "queries", "augment",
-                                                     "quantize_lr", "lr", "lr_decay_every", "lr_decay", "sampler", "seed")},
+            "protocol": {k: getattr(o, k) for k in protocol},
             "validation": None if validation is None else {"data": str(Path(o.val).resolve()) if o.val else None,
-                                                           "scales": o.val_scales, "crop": o.val_crop, **validation},
+                                                           **settings, "crop": o.val_crop, **validation},
         }
 
     return card
@@ -213,10 +120,12 @@ def train(options: TrainOptions, *, resume: bool = False,
     o = options
     check_options(o)
     entry = get_entry(o.model)
-    if not entry.trainable or entry.task != "upscale":
+    if not entry.trainable or entry.task not in ("upscale", "points"):
         raise UsageError(f"model {o.model!r} cannot be trained by srcli train (it is a {entry.task} model)")
+    if entry.task == "points" and o.sampler != "uniform":
+        raise UsageError(f"--sampler {o.sampler} measures super-resolution gains; points models train with uniform")
     paths = list_images(o.data)
-    val_pairs = load_validation_set(o.val, o.val_scales, o.val_crop, o.val_max_images) if o.val else []
+    val_pairs = _load_validation(o, entry.task) if o.val else []
     runtime = make_runtime(o.device, o.precision, o.threads)
     if runtime.device.type == "cpu":
         keep_freed_memory()
@@ -259,25 +168,62 @@ def _build_model(o: TrainOptions, device: torch.device, fresh: bool = True) -> t
     return model, init
 
 
+def _load_validation(o: TrainOptions, task: str) -> list[Any]:
+    if task == "points":
+        from srcli.training.points import load_points_validation
+
+        return load_points_validation(o.val, o.val_ratios, o.val_crop, o.val_max_images)
+    return load_validation_set(o.val, o.val_scales, o.val_crop, o.val_max_images)
+
+
+@dataclass
+class _TaskParts:
+    """What differs between training an upscale model and a points model."""
+
+    geometry: PatchGeometry
+    dataset: torch.utils.data.Dataset
+    step: torch.nn.Module
+    inputs: tuple[str, ...]
+    collate: Callable[..., Any]
+    validate_fn: Callable[..., Any]
+
+
+def _task_parts(o: TrainOptions, task: str, paths: list[Path], sizes: list[tuple[int, int]], model: torch.nn.Module) -> _TaskParts:
+    if task == "points":
+        from srcli.training import points as pts
+
+        return _TaskParts(pts.ratio_geometry(o.lr_size, o.ratio_min, o.ratio_max, o.augment),
+                          pts.PointsPatchDataset(paths, sizes, o.lr_size, o.queries, o.irregular),
+                          pts.PointsStep(model, o.lr_size), pts.POINTS_INPUTS, pts.collate_points, pts.validate_points)
+    return _TaskParts(PatchGeometry(o.lr_size, o.scale_min, o.scale_max, o.augment),
+                      PatchDataset(paths, sizes, o.lr_size, o.queries, o.quantize_lr), QueryStep(model), QUERY_INPUTS,
+                      collate_items, validate)
+
+
 def _build_trainer(o: TrainOptions, paths: list[Path], val_pairs: list[Any], runtime: Any,
                    ctx: dist_utils.DistContext, run_dir: Path, fresh: bool = True) -> Trainer:
     """Model, optimiser, scheduler, sampler and data pipeline of a run (``fresh``: apply ``--init``)."""
+    from srcli.registry import get_entry
+
     sizes = [oriented_size(p) for p in paths]
     model, init = _build_model(o, runtime.device, fresh)
-    geometry = PatchGeometry(o.lr_size, o.scale_min, o.scale_max, o.augment)
+    task = get_entry(o.model).task
+    parts = _task_parts(o, task, paths, sizes, model)
+    geometry = parts.geometry
     gain_args = {"every": o.sampler_every, "bins": o.sampler_bins, "mix": o.sampler_mix, "measure_queries": o.sampler_queries}
     sampler = make_sampler(o.sampler, sizes, geometry, o.seed, **({} if o.sampler == "uniform" else gain_args))
     batches = PlanBatches(sampler.plan_batch, o.batch_size, dist_utils.shard(o.batch_size, ctx))
-    dataset = PatchDataset(paths, sizes, o.lr_size, o.queries, o.quantize_lr)
     workers = default_workers() if o.workers is None else o.workers
     optimizer = torch.optim.Adam(model.parameters(), lr=o.lr)
     return Trainer(
-        model=model, step_module=dist_utils.wrap(QueryStep(model), ctx, runtime.device), optimizer=optimizer,
+        model=model, step_module=dist_utils.wrap(parts.step, ctx, runtime.device), optimizer=optimizer,
         scheduler=torch.optim.lr_scheduler.StepLR(optimizer, step_size=o.lr_decay_every, gamma=o.lr_decay),
-        sampler=sampler, batches=batches, loader=make_loader(dataset, batches, workers, pin=runtime.device.type == "cuda"),
+        sampler=sampler, batches=batches,
+        loader=make_loader(parts.dataset, batches, workers, pin=runtime.device.type == "cuda", collate=parts.collate),
         runtime=runtime, ctx=ctx, settings=LoopSettings(o.steps, o.batch_size, o.log_every, o.val_every, o.ckpt_every, o.quantize_lr),
         run_dir=run_dir, val_pairs=val_pairs, measure_cache=ImageCache(paths, sizes) if o.sampler != "uniform" else None,
-        card=_card(o, describe_images(paths, sizes), _hardware(runtime, ctx), init), extra_state=lambda: {"options": asdict(o), "init": init})
+        card=_card(o, describe_images(paths, sizes), _hardware(runtime, ctx), init), extra_state=lambda: {"options": asdict(o), "init": init},
+        inputs=parts.inputs, validate_fn=parts.validate_fn)
 
 
 def _restore(trainer: Trainer, run_dir: Path) -> None:

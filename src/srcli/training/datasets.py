@@ -200,7 +200,10 @@ class PatchDataset(torch.utils.data.Dataset):
         return len(self.cache.paths)
 
     def __getitem__(self, plan: ItemPlan) -> dict[str, torch.Tensor]:  # type: ignore[override]
-        hr = self.cache.crop(plan.image, plan.top, plan.left, plan.hr_size, plan.hr_size)
+        return self.build(self.cache.crop(plan.image, plan.top, plan.left, plan.hr_size, plan.hr_size), plan)
+
+    def build(self, hr: torch.Tensor, plan: ItemPlan) -> dict[str, torch.Tensor]:
+        """The item of a planned HR crop (subclasses build other kinds of items)."""
         return make_item(hr, plan, self.lr_size, self.queries, self.quantize)
 
 
@@ -241,7 +244,9 @@ def _ignore_sigint(_worker: int) -> None:
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C is the main process's to handle
 
 
-def make_loader(dataset: PatchDataset, batches: PlanBatches, workers: int, pin: bool = False) -> torch.utils.data.DataLoader:
+def make_loader(dataset: torch.utils.data.Dataset, batches: PlanBatches, workers: int, pin: bool = False,
+                collate: Callable[[Sequence[dict[str, torch.Tensor]]], dict[str, torch.Tensor]] = collate_items,
+                ) -> torch.utils.data.DataLoader:
     """A DataLoader over planned batches; workers persist (and keep their image caches).
 
     Args:
@@ -249,8 +254,9 @@ def make_loader(dataset: PatchDataset, batches: PlanBatches, workers: int, pin: 
         batches: yields the plans.
         workers: worker processes (0: load in this process).
         pin: pin batches in page-locked memory (for CUDA).
+        collate: stacks a step's items into a batch.
     """
-    return torch.utils.data.DataLoader(dataset, batch_sampler=batches, num_workers=workers, collate_fn=collate_items,
+    return torch.utils.data.DataLoader(dataset, batch_sampler=batches, num_workers=workers, collate_fn=collate,
                                        persistent_workers=workers > 0, pin_memory=pin,
                                        worker_init_fn=_ignore_sigint if workers else None)
 

@@ -56,14 +56,18 @@ def l1_loss(pred: torch.Tensor, gt: torch.Tensor) -> torch.Tensor:
     return (pred.float() - gt.float()).abs().mean()
 
 
+#: the batch entries :class:`QueryStep` takes, in order
+QUERY_INPUTS = ("lr", "coord", "cell")
+
+
 def train_step(step_module: nn.Module, optimizer: torch.optim.Optimizer, scheduler: Any,
-               batch: dict[str, torch.Tensor], runtime: Runtime) -> torch.Tensor:
-    """One optimiser step on a batch; returns the detached loss."""
+               batch: dict[str, torch.Tensor], runtime: Runtime, inputs: tuple[str, ...] = QUERY_INPUTS) -> torch.Tensor:
+    """One optimiser step on a batch: ``step_module(*batch[inputs])`` against ``batch["gt"]``; returns the detached loss."""
     device = runtime.device
-    lr, coord, cell, gt = (batch[k].to(device, non_blocking=True) for k in ("lr", "coord", "cell", "gt"))
+    args = [batch[k].to(device, non_blocking=True) for k in inputs]
     with runtime.autocast():
-        pred = step_module(lr, coord, cell)
-    loss = l1_loss(pred, gt)
+        pred = step_module(*args)
+    loss = l1_loss(pred, batch["gt"].to(device, non_blocking=True))
     optimizer.zero_grad(set_to_none=True)
     loss.backward()
     optimizer.step()
@@ -181,7 +185,7 @@ class Trainer:
     ctx: dist_utils.DistContext
     settings: LoopSettings
     run_dir: Path
-    val_pairs: list[ValidationPair]
+    val_pairs: list[Any]
     measure_cache: ImageCache | None
     card: Callable[[int, dict[str, Any] | None, float], dict[str, Any]]
     extra_state: Callable[[], dict[str, Any]]
@@ -190,6 +194,8 @@ class Trainer:
     wall_before: float = 0.0
     progress: Callable[[int, int, dict[str, Any]], None] | None = None
     signals: StopSignals = field(default_factory=StopSignals)
+    inputs: tuple[str, ...] = QUERY_INPUTS
+    validate_fn: Callable[[nn.Module, list[Any], Runtime], dict[str, float]] = validate
 
     def __post_init__(self) -> None:
         self.log = JsonlLog(self.run_dir / "log.jsonl", enabled=self.ctx.is_main)
@@ -250,7 +256,7 @@ class Trainer:
     def _one_step(self) -> None:
         started = time.perf_counter()
         batch = self._next_batch()
-        loss = train_step(self.step_module, self.optimizer, self.scheduler, batch, self.runtime)
+        loss = train_step(self.step_module, self.optimizer, self.scheduler, batch, self.runtime, self.inputs)
         self.step += 1
         self._interval["loss"] = self._interval["loss"] + loss.float().cpu()
         self._interval["steps"] += 1
@@ -284,7 +290,7 @@ class Trainer:
 
     def _validate(self) -> None:
         if self.ctx.is_main:
-            metrics = validate(self.model, self.val_pairs, self.runtime)
+            metrics = self.validate_fn(self.model, self.val_pairs, self.runtime)
             self.last_val = metrics
             self.log.write({"kind": "val", "step": self.step, **metrics, "wall_s": round(self.wall(), 3)})
             if not self.best or metrics["psnr"] > self.best["psnr"]:
