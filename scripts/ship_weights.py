@@ -1,0 +1,90 @@
+"""Ship a trained checkpoint inside the package: fp16 weights with a model card.
+
+Reads a run's ``best.pt`` (or ``last.pt``), keeps its card (data, steps, wall time,
+hardware, protocol, validation PSNR), replaces machine paths by folder names, adds the
+quality figures of ``srcli bench quality`` JSON reports (mean PSNR/SSIM per dataset and
+scale, with bicubic's where the report has it) and a free-text note, and writes
+``src/srcli/weights/NAME.pt`` with fp16 tensors (``srcli models`` shows the card;
+``srcli upscale --model NAME`` loads it).
+
+Usage::
+
+    python scripts/ship_weights.py runs/liif/best.pt --name liif \\
+        --bench reports/liif_quality.json --note "wall time includes ..."
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+from pathlib import Path
+from typing import Any
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def quality_table(reports: list[Path], model: str) -> list[dict[str, Any]]:
+    """Mean PSNR/SSIM of ``model`` (and of bicubic) per dataset and scale, from bench JSON reports."""
+    import sys
+
+    sys.path.insert(0, str(ROOT / "src"))
+    from srcli.tasks.bench_report import mean_rows
+
+    rows = [r for path in reports for r in json.loads(path.read_text())["rows"] if r.get("kind") == "image"]
+    means = {(m["dataset"], m["model"], m["scale"]): m for m in mean_rows(rows, "scale", ["psnr", "ssim"])}
+    table = []
+    for (dataset, name, scale), mean in sorted(means.items()):
+        if name != model:
+            continue
+        entry = {"dataset": dataset, "scale": scale, "images": mean["images"], "psnr": round(mean["psnr"], 3),
+                 "ssim": round(mean["ssim"], 4)}
+        bicubic = means.get((dataset, "bicubic", scale))
+        if bicubic is not None:
+            entry["bicubic_psnr"] = round(bicubic["psnr"], 3)
+        table.append(entry)
+    return table
+
+
+def shipped_card(card: dict[str, Any], quality: list[dict[str, Any]], note: str | None) -> dict[str, Any]:
+    """The run's card with folder names instead of machine paths, plus quality figures and a note."""
+    shipped = dict(card)
+    shipped["data"] = [Path(d).name for d in card.get("data", [])]
+    validation = dict(card.get("validation") or {})
+    if validation.get("data"):
+        validation["data"] = Path(validation["data"]).name
+    shipped["validation"] = validation or None
+    if "initialised_from" in card:
+        shipped["initialised_from"] = {**card["initialised_from"], "from": Path(card["initialised_from"]["from"]).name}
+    if quality:
+        shipped["quality"] = {"protocol": "srcli bench quality: Y PSNR/SSIM, MATLAB bicubic LR, shave ceil(scale), fp32",
+                              "rows": quality}
+    if note:
+        shipped["note"] = note
+    return shipped
+
+
+def main() -> None:
+    """Parse the arguments, build the card, write the fp16 checkpoint."""
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("checkpoint", type=Path)
+    parser.add_argument("--name", required=True, help="registered model name; the file is weights/NAME.pt")
+    parser.add_argument("--bench", type=Path, nargs="*", default=[], help="bench quality JSON reports")
+    parser.add_argument("--note", default=None)
+    args = parser.parse_args()
+
+    import sys
+
+    sys.path.insert(0, str(ROOT / "src"))
+    from srcli.registry import load_checkpoint, save_checkpoint
+
+    model, card = load_checkpoint(args.checkpoint)
+    if model.spec["name"] != args.name:  # type: ignore[attr-defined]
+        raise SystemExit(f"{args.checkpoint} holds {model.spec['name']!r}, not {args.name!r}")  # type: ignore[attr-defined]
+    target = ROOT / "src" / "srcli" / "weights" / f"{args.name}.pt"
+    target.parent.mkdir(exist_ok=True)
+    save_checkpoint(target, model, shipped_card(card, quality_table(args.bench, args.name), args.note), half=True)
+    print(f"wrote {target} ({target.stat().st_size / 2**20:.2f} MiB)")
+
+
+if __name__ == "__main__":
+    main()
