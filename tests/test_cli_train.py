@@ -135,6 +135,7 @@ def test_init_starts_a_run_from_a_checkpoints_matching_tensors(data, tmp_path):
     assert invoke("--resume", tmp_path / "d", "--steps", "2").exit_code == 0
     assert read_checkpoint(tmp_path / "d" / "last.pt")["card"]["initialised_from"]["loaded"] == len(encoder)
     assert_usage_error(invoke(data, "--init", tmp_path / "none.pt", "--out", tmp_path / "x", *TINY), "--init: checkpoint not found")
+    assert not (tmp_path / "x").exists()  # refused before the run folder is made
 
 
 POINTS_TINY = ["--model", "isp-points", "--model-args", '{"encoder_blocks": 1, "encoder_width": 8, "decoder_hidden": 16, '
@@ -163,6 +164,7 @@ def test_points_model_trains_validates_and_resumes(data, tmp_path):
     (["--ratio-min", "0.6", "--ratio-max", "0.3"], "--ratio-min and --ratio-max must satisfy"),
     (["--irregular", "1.5"], "--irregular is a probability"),
     (["--val-ratios", "0.2,2"], "--val-ratios must be sampling ratios in (0, 1]"),
+    (["--lr-size", "2", "--queries", "4"], "--lr-size is the points grid side for isp-points; it needs at least 3, got 2"),
 ])
 def test_points_training_bad_options(data, tmp_path, args, message):
     assert_usage_error(invoke(data, "--out", tmp_path / "r", *POINTS_TINY, *args), message)

@@ -111,8 +111,41 @@ def test_compiled_or_eager_falls_back_once_when_the_backend_fails() -> None:
         assert torch.equal(first, _sine_layer(x)) and torch.equal(run(x), _sine_layer(x))
 
 
+def test_compiled_or_eager_falls_back_when_the_backward_cannot_build() -> None:
+    from torch._dynamo.backends.common import aot_autograd
+
+    def broken_backward(graph, example_inputs):
+        raise RuntimeError("no compiler for the backward")
+
+    backend = aot_autograd(fw_compiler=lambda graph, example_inputs: graph, bw_compiler=broken_backward)
+    layer = torch.nn.Linear(3, 2)
+    run = dm.CompiledOrEager(layer, label="layer", backend=backend)
+    x = torch.rand(4, 3)
+    with pytest.warns(RuntimeWarning, match="no compiler for the backward"):
+        out = run(x)
+    out.sum().backward()  # the eager result, with an eager backward
+    assert run.fallback and layer.weight.grad is not None
+
+
 def test_compiled_or_eager_lets_errors_of_the_computation_through() -> None:
     run = dm.CompiledOrEager(torch.nn.Linear(4, 3))
     with pytest.raises(RuntimeError, match="shape|size|mat1"):
         run(torch.rand(5, 2))
     assert run.fallback is None
+
+
+@pytest.mark.parametrize("mode,steps,side,autocast,expected", [
+    ("auto", 3, 8, True, False), ("off", 3, 8, True, False), ("auto", 512, 128, True, True), ("auto", 512, 128, False, False),
+    ("off", 512, 128, True, False), ("on", 3, 8, False, True),
+])
+def test_compile_mode_resolution(mode: str, steps: int, side: int, autocast: bool, expected: bool) -> None:
+    """auto compiles bf16 CPU fits from dm.AUTO_COMPILE_WORK pixel evaluations (128 x 128 x 512 steps)."""
+    assert dm.AUTO_COMPILE_WORK == 128 * 128 * 512
+    assert dm.resolve_compile(mode, torch.device("cpu"), steps * side * side, autocast) is expected
+    assert dm.resolve_compile(mode.upper(), torch.device("cpu"), steps * side * side, autocast) is expected
+    assert dm.resolve_compile("auto", torch.device("mps"), 10**9, True) is False
+    assert dm.resolve_compile("auto", torch.device("cuda"), 10**9, False) is True
+    with pytest.raises(dm.DeviceError, match="unknown compile mode 'yes'"):
+        dm.resolve_compile("yes", torch.device("cpu"), 1, True)
+    with pytest.raises(dm.DeviceError, match="not supported on meta"):
+        dm.resolve_compile("on", torch.device("meta"), 1, True)

@@ -231,18 +231,3 @@ def test_non_finite_low_precision_is_redone_in_fp32(monkeypatch) -> None:
     monkeypatch.setattr(fit_module, "full_loss", lambda *a: (lambda r: (r[0] * float("nan"), *r[1:]))(real(*a)))
     with pytest.raises(FitError, match="non-finite at step 0"):
         fit_linr([Observation("denoise", noisy)], steps=3, **SMALL)
-
-
-@pytest.mark.parametrize("mode,steps,side,autocast,expected", [
-    ("auto", 3, 8, True, False), ("off", 3, 8, True, False), ("auto", 512, 128, True, True), ("auto", 512, 128, False, False),
-    ("off", 512, 128, True, False), ("on", 3, 8, False, True),
-])
-def test_compile_mode_resolution(mode: str, steps: int, side: int, autocast: bool, expected: bool) -> None:
-    """auto compiles bf16 CPU fits from AUTO_COMPILE_WORK pixel evaluations (128 x 128 x 512 steps)."""
-    from srcli.tasks.fit_linr import AUTO_COMPILE_WORK, _resolve_compile
-
-    assert AUTO_COMPILE_WORK == 128 * 128 * 512
-    assert _resolve_compile(mode, torch.device("cpu"), steps * side * side, autocast) is expected
-    assert _resolve_compile(mode.upper(), torch.device("cpu"), steps * side * side, autocast) is expected
-    assert _resolve_compile("auto", torch.device("mps"), 10**9, True) is False
-    assert _resolve_compile("auto", torch.device("cuda"), 10**9, False) is True

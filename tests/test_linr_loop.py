@@ -60,6 +60,8 @@ def test_compiled_fit_follows_the_eager_fit() -> None:
     """The compiled SIREN takes the same steps as the eager one (fp32 rounding apart)."""
     eager = run_fit(terms_of("deblur"), (H, W), config(steps=6, lr=1e-3), torch.device("cpu"))
     compiled = run_fit(terms_of("deblur"), (H, W), config(steps=6, lr=1e-3, compiled=True), torch.device("cpu"))
+    if "compile_fallback" in compiled.settings:
+        pytest.skip(f"torch.compile cannot build here: {compiled.settings['compile_fallback']}")
     assert compiled.settings["compiled"] is True and eager.settings["compiled"] is False
     assert [e["step"] for e in compiled.curve] == [e["step"] for e in eager.curve]
     for a, b in zip(compiled.curve, eager.curve, strict=True):

@@ -87,7 +87,7 @@ def _model_args(text: Optional[str]) -> dict[str, Any]:
 def train_command(
     ctx: typer.Context,
     data: Annotated[Optional[list[str]], typer.Argument(help="Training image folders (searched recursively).", metavar="DATA_DIR", show_default=False)] = None,
-    model: Annotated[str, typer.Option("--model", "-m", help="Model to train: liif, a-liif, diinn.")] = "liif",
+    model: Annotated[str, typer.Option("--model", "-m", help="Model to train: liif, a-liif, diinn (upscale), isp-points (points from scattered samples).")] = "liif",
     model_args: Annotated[Optional[str], typer.Option("--model-args", help="JSON object of model arguments, e.g. '{\"encoder\": \"rdn\"}'.")] = None,
     out: Annotated[Optional[str], typer.Option("--out", "-o", help="Run folder: state.pt, best.pt, last.pt, log.jsonl.", rich_help_panel=RUN)] = None,
     init: Annotated[Optional[str], typer.Option("--init", help="Start from a checkpoint's tensors that match by name and shape (e.g. a trained LIIF's encoder for a-liif or diinn); the rest keep their seeded initialisation.", rich_help_panel=PROTOCOL)] = None,
@@ -112,7 +112,7 @@ def train_command(
     sampler_bins: Annotated[int, typer.Option("--sampler-bins", help="Histogram bins of the gains.", rich_help_panel=SAMPLING)] = 16,
     sampler_mix: Annotated[float, typer.Option("--sampler-mix", help="Weight of the gain-driven probabilities (rest uniform).", rich_help_panel=SAMPLING)] = 0.5,
     sampler_queries: Annotated[int, typer.Option("--sampler-queries", help="Pixels per cell measured.", rich_help_panel=SAMPLING)] = 2304,
-    val: Annotated[Optional[str], typer.Option("--val", help="Held-out image folder for validation PSNR (Y, shave=scale).", rich_help_panel=VALIDATION)] = None,
+    val: Annotated[Optional[str], typer.Option("--val", help="Held-out image folder for validation PSNR (upscale: Y, shave=scale; isp-points: RGB of crops rendered from points).", rich_help_panel=VALIDATION)] = None,
     val_scales: Annotated[str, typer.Option("--val-scales", help="Integer scales validated, comma separated.", rich_help_panel=VALIDATION)] = "2,3,4",
     val_ratios: Annotated[str, typer.Option("--val-ratios", help="isp-points: sampling ratios validated (irregular positions), comma separated.", rich_help_panel=VALIDATION)] = "0.2",
     val_every: Annotated[int, typer.Option("--val-every", help="Steps between validations.", rich_help_panel=VALIDATION)] = 5000,
@@ -128,7 +128,7 @@ def train_command(
     as_json: JsonOpt = False,
     quiet: QuietOpt = False,
 ) -> int:
-    """Train an arbitrary-scale SR model (LIIF protocol); safe to interrupt and --resume.
+    """Train an arbitrary-scale SR model (LIIF protocol) or the points network; safe to interrupt and --resume.
 
     Examples:
 

@@ -31,7 +31,7 @@ from typing import Any
 
 import torch
 
-from srcli.device import COMPILE_MODES, compile_supported
+from srcli.device import DeviceError, resolve_compile
 from srcli.errors import UsageError
 from srcli.models.siren import DEFAULT_DEPTH, DEFAULT_WIDTH, Siren, render
 from srcli.tasks.forward_models import (
@@ -56,9 +56,6 @@ DEFAULT_STEPS = 500
 DEFAULT_DEBLUR_STEPS = 4000
 DEFAULT_LR = 1e-4
 DEFAULT_JOINT_DENOISE_WEIGHT = 0.1
-#: pixel evaluations (steps x pixels per step) from which ``compile_mode="auto"`` compiles:
-#: compiling costs about 5 s once per process; it saves about 16 % of a bf16 CPU step (README)
-AUTO_COMPILE_WORK = 2**23
 
 
 class FitError(UsageError):
@@ -209,21 +206,13 @@ def _resolve_config(observations: list[Observation], terms: list[DataTerm], canv
         if not (math.isfinite(sigma) and sigma >= 0):
             raise FitError(f"noise_sigma must be >= 0, got {sigma!r}")
     work = steps * (batch or (crop or 0) ** 2 or math.prod(canvas_hw))
-    compiled = _resolve_compile(opts["compile_mode"], device, work, opts["autocast_dtype"] is not None)
+    try:
+        compiled = resolve_compile(opts["compile_mode"], device, work, opts["autocast_dtype"] is not None)
+    except DeviceError as exc:
+        raise FitError(str(exc)) from None
     return FitConfig(steps, float(opts["lr"]), int(opts["width"]), int(opts["depth"]), int(opts["seed"]), batch, crop,
                    int(opts["eval_every"]), opts["autocast_dtype"], stop, out_hw, reference, sigma, denoise_index,
                    opts["callback"], compiled)
-
-
-def _resolve_compile(mode: str, device: torch.device, work: int, autocast: bool) -> bool:
-    """``auto``: CUDA fits, and CPU fits in bf16 (an fp32 CPU step gains nothing), of at least AUTO_COMPILE_WORK."""
-    mode = str(mode).lower()
-    if mode not in COMPILE_MODES:
-        raise FitError(f"unknown compile mode {mode!r}; use one of {', '.join(COMPILE_MODES)}")
-    if mode == "on" and not compile_supported(device):
-        raise FitError(f"compiling is not supported on {device.type}; use compile off")
-    worth_it = device.type == "cuda" or (device.type == "cpu" and autocast)
-    return mode == "on" or (mode == "auto" and worth_it and work >= AUTO_COMPILE_WORK)
 
 
 def fit_linr(observations: list[Observation], *, out_size: tuple[int, int] | None = None, steps: int | None = None,
@@ -257,7 +246,8 @@ def fit_linr(observations: list[Observation], *, out_size: tuple[int, int] | Non
         noise_sigma: noise level for ``"noise-level"`` (``[0, 1]`` scale); default estimated.
         compile_mode: ``"on"``: run the SIREN through ``torch.compile`` (falls back to
             eager, with a warning, where it cannot build); ``"off"``; ``"auto"``: on for
-            CUDA fits and bf16 CPU fits of at least ``AUTO_COMPILE_WORK`` pixel evaluations.
+            CUDA fits and bf16 CPU fits of at least
+            :data:`srcli.device.AUTO_COMPILE_WORK` pixel evaluations.
 
     Returns:
         A :class:`FitResult`.
@@ -282,7 +272,8 @@ def fit_linr(observations: list[Observation], *, out_size: tuple[int, int] | Non
     except NonFiniteLoss as exc:
         if cfg.autocast_dtype is None:
             raise FitError(f"{exc}; lower the learning rate") from None
-        result = run_fit(terms, canvas_hw, dataclasses.replace(cfg, autocast_dtype=None), dev)
+        fp32 = dataclasses.replace(cfg, autocast_dtype=None, compiled=cfg.compiled and compile_mode != "auto")
+        result = run_fit(terms, canvas_hw, fp32, dev)  # auto does not compile fp32 CPU fits (nothing to gain)
         result.settings["precision_fallback"] = f"{exc} in {cfg.autocast_dtype}; redone in fp32"
     result.settings["observations"] = settings_tasks
     return result

@@ -13,6 +13,7 @@ model (``isp-points``) trains on the same crops sampled into points
 
 from __future__ import annotations
 
+import functools
 import os
 import platform
 from dataclasses import asdict, dataclass
@@ -120,10 +121,7 @@ def train(options: TrainOptions, *, resume: bool = False,
     o = options
     check_options(o)
     entry = get_entry(o.model)
-    if not entry.trainable or entry.task not in ("upscale", "points"):
-        raise UsageError(f"model {o.model!r} cannot be trained by srcli train (it is a {entry.task} model)")
-    if entry.task == "points" and o.sampler != "uniform":
-        raise UsageError(f"--sampler {o.sampler} measures super-resolution gains; points models train with uniform")
+    _check_model(o, entry.task, entry.trainable, resume)
     paths = list_images(o.data)
     val_pairs = _load_validation(o, entry.task) if o.val else []
     runtime = make_runtime(o.device, o.precision, o.threads)
@@ -133,10 +131,11 @@ def train(options: TrainOptions, *, resume: bool = False,
     runtime = type(runtime)(device, runtime.precision, runtime.threads)
     try:
         run_dir = _prepare_run_dir(o, resume, ctx)
-        trainer = _build_trainer(o, paths, val_pairs, runtime, ctx, run_dir, fresh=not resume)
+        state = load_training_state(run_dir / STATE_FILE) if resume else None
+        trainer = _build_trainer(o, paths, val_pairs, runtime, ctx, run_dir, state)
         trainer.progress = progress
-        if resume:
-            _restore(trainer, run_dir)
+        if state is not None:
+            _restore(trainer, run_dir, state)
         result = trainer.run()
     finally:
         dist_utils.shutdown(ctx)
@@ -144,11 +143,28 @@ def train(options: TrainOptions, *, resume: bool = False,
                        runtime.describe())
 
 
+def _check_model(o: TrainOptions, task: str, trainable: bool, resume: bool) -> None:
+    """Refuse models, samplers, grids and ``--init`` files a run cannot use, before any folder is made."""
+    from srcli.registry import RegistryError, read_checkpoint
+
+    if not trainable or task not in ("upscale", "points"):
+        raise UsageError(f"model {o.model!r} cannot be trained by srcli train (it is a {task} model)")
+    if task == "points" and o.sampler != "uniform":
+        raise UsageError(f"--sampler {o.sampler} measures super-resolution gains; points models train with uniform")
+    if task == "points" and o.lr_size < 3:
+        raise UsageError(f"--lr-size is the points grid side for {o.model}; it needs at least 3, got {o.lr_size}")
+    if o.init and not resume:
+        try:
+            read_checkpoint(o.init)
+        except RegistryError as exc:
+            raise UsageError(f"--init: {exc}") from None
+
+
 def _build_model(o: TrainOptions, device: torch.device, fresh: bool = True) -> tuple[torch.nn.Module, dict[str, Any]]:
     """The model with the run's seeded initial weights (and ``--init``'s tensors when ``fresh``), on ``device``.
 
     Returns:
-        ``(model, what --init loaded, or {})``; a resumed run's state replaces both.
+        ``(model, what --init loaded, or {})``; a resumed run's state replaces the weights.
     """
     from srcli.registry import RegistryError, create, load_matching_parameters
 
@@ -169,6 +185,7 @@ def _build_model(o: TrainOptions, device: torch.device, fresh: bool = True) -> t
 
 
 def _load_validation(o: TrainOptions, task: str) -> list[Any]:
+    """The validation items of the run's task (SR pairs, or points sampled from crops)."""
     if task == "points":
         from srcli.training.points import load_points_validation
 
@@ -189,24 +206,31 @@ class _TaskParts:
 
 
 def _task_parts(o: TrainOptions, task: str, paths: list[Path], sizes: list[tuple[int, int]], model: torch.nn.Module) -> _TaskParts:
+    """Geometry, dataset, step module, inputs, collate and validation of an upscale or a points run."""
     if task == "points":
         from srcli.training import points as pts
 
         return _TaskParts(pts.ratio_geometry(o.lr_size, o.ratio_min, o.ratio_max, o.augment),
                           pts.PointsPatchDataset(paths, sizes, o.lr_size, o.queries, o.irregular),
-                          pts.PointsStep(model, o.lr_size), pts.POINTS_INPUTS, pts.collate_points, pts.validate_points)
+                          pts.PointsStep(model, o.lr_size), pts.POINTS_INPUTS, pts.collate_points,
+                          functools.partial(pts.validate_points, patch_points=o.lr_size**2))
     return _TaskParts(PatchGeometry(o.lr_size, o.scale_min, o.scale_max, o.augment),
                       PatchDataset(paths, sizes, o.lr_size, o.queries, o.quantize_lr), QueryStep(model), QUERY_INPUTS,
                       collate_items, validate)
 
 
 def _build_trainer(o: TrainOptions, paths: list[Path], val_pairs: list[Any], runtime: Any,
-                   ctx: dist_utils.DistContext, run_dir: Path, fresh: bool = True) -> Trainer:
-    """Model, optimiser, scheduler, sampler and data pipeline of a run (``fresh``: apply ``--init``)."""
+                   ctx: dist_utils.DistContext, run_dir: Path, state: dict[str, Any] | None = None) -> Trainer:
+    """Model, optimiser, scheduler, sampler and data pipeline of a run.
+
+    A fresh run (``state`` None) applies ``--init``; a resumed one keeps what its start loaded.
+    """
     from srcli.registry import get_entry
 
     sizes = [oriented_size(p) for p in paths]
-    model, init = _build_model(o, runtime.device, fresh)
+    model, init = _build_model(o, runtime.device, fresh=state is None)
+    if state is not None:
+        init = dict(state.get("init") or {})
     task = get_entry(o.model).task
     parts = _task_parts(o, task, paths, sizes, model)
     geometry = parts.geometry
@@ -226,9 +250,8 @@ def _build_trainer(o: TrainOptions, paths: list[Path], val_pairs: list[Any], run
         inputs=parts.inputs, validate_fn=parts.validate_fn)
 
 
-def _restore(trainer: Trainer, run_dir: Path) -> None:
-    """Load ``state.pt`` into a freshly built trainer and trim the log to its step."""
-    state = load_training_state(run_dir / STATE_FILE)
+def _restore(trainer: Trainer, run_dir: Path, state: dict[str, Any]) -> None:
+    """Load a run's ``state.pt`` contents into a freshly built trainer and trim the log to its step."""
     trainer.model.load_state_dict(state["model"])
     trainer.optimizer.load_state_dict(state["optimizer"])
     trainer.scheduler.load_state_dict(state["scheduler"])
@@ -241,8 +264,6 @@ def _restore(trainer: Trainer, run_dir: Path) -> None:
     trainer.best = dict(state.get("best") or {})
     trainer.last_val = state.get("last_val")
     trainer.wall_before = float(state.get("wall_s", 0.0))
-    if state.get("init"):  # what --init loaded at the start: the card and later states keep it (the same dict)
-        trainer.extra_state()["init"].update(state["init"])
     JsonlLog(run_dir / "log.jsonl", enabled=trainer.ctx.is_main).truncate_after(trainer.step)
 
 

@@ -32,6 +32,7 @@ from torch import nn
 
 from srcli.device import Runtime
 from srcli.io.point_sampling import sample_points
+from srcli.io.point_sets import PointSet
 from srcli.models.points_patches import build_patch_index, render_points
 from srcli.training.datasets import (
     PatchDataset,
@@ -139,7 +140,7 @@ class PointsValidationItem:
     name: str
     ratio: float
     irregular: bool
-    points: Any
+    points: PointSet
     hr: torch.Tensor
 
 
@@ -157,8 +158,12 @@ def load_points_validation(folder: str | Path, ratios: Sequence[float], crop: in
     return items
 
 
-def validate_points(model: nn.Module, items: list[PointsValidationItem], runtime: Runtime) -> dict[str, float]:
-    """Mean RGB PSNR (peak 1) of the rendered crops per ratio (``psnr_r0.2``) and over all items."""
+def validate_points(model: nn.Module, items: list[PointsValidationItem], runtime: Runtime,
+                    patch_points: int = 48 * 48) -> dict[str, float]:
+    """Mean RGB PSNR (peak 1) of the rendered crops per ratio (``psnr_r0.2``) and over all items.
+
+    ``patch_points`` sets the rendering windows (``sqrt`` cells a side): the training grid's.
+    """
     from srcli.metrics import psnr
 
     was_training = model.training
@@ -167,7 +172,8 @@ def validate_points(model: nn.Module, items: list[PointsValidationItem], runtime
     for item in items:
         h, w = item.hr.shape[-2:]
         with runtime.autocast():
-            image = render_points(model, item.points, (h, w), (-0.5, -0.5, w - 0.5, h - 0.5)).clamp(0, 1)
+            image = render_points(model, item.points, (h, w), (-0.5, -0.5, w - 0.5, h - 0.5),
+                                  patch_points=patch_points).clamp(0, 1)
         per_ratio.setdefault(item.ratio, []).append(float(psnr(image, item.hr, shave=0, y_channel=False)[0]))
     model.train(was_training)
     result = {f"psnr_r{r:g}": float(np.mean(v)) for r, v in sorted(per_ratio.items())}
