@@ -93,12 +93,6 @@ def test_channels_are_kept(tmp_path, mode):
     assert Image.open(tmp_path / "o.png").mode == mode
 
 
-def test_models_lists_classical():
-    result = invoke("models", "--json")
-    names = {row["name"] for row in json.loads(result.stdout)}
-    assert {"bicubic", "lanczos3", "bilinear", "nearest"} <= names
-
-
 def test_version():
     from srcli import __version__
 

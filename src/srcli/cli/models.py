@@ -27,6 +27,27 @@ def model_rows(pattern: Optional[str] = None, task: Optional[str] = None) -> lis
     return rows
 
 
+def card_summary(card: dict[str, Any]) -> str:
+    """A model card in a few lines: training, data, validation, benchmark rows (``--json`` has all)."""
+    if not card:
+        return ""
+    hardware = card.get("hardware") or {}
+    lines = [f"{card.get('steps', '?')} steps, {float(card.get('wall_time_s', 0)) / 3600:.1f} h wall on "
+             f"{hardware.get('device', '?')} {hardware.get('precision', '')} x{hardware.get('threads', '?')} threads"]
+    if card.get("data"):
+        lines.append(f"data: {', '.join(map(str, card['data']))} ({card.get('images', '?')} images)")
+    validation = card.get("validation") or {}
+    scores = {k.removeprefix("psnr_"): v for k, v in validation.items() if k.startswith("psnr_")}
+    if scores:
+        lines.append("validation PSNR " + ", ".join(f"{k} {v:.2f}" for k, v in scores.items()))
+    for row in (card.get("quality") or {}).get("rows", []):
+        bicubic = f" (bicubic {row['bicubic_psnr']:.2f})" if "bicubic_psnr" in row else ""
+        lines.append(f"{row['dataset']} x{row['scale']:g}: {row['psnr']:.2f} dB{bicubic}")
+    if card.get("initialised_from"):
+        lines.append(f"started from {card['initialised_from'].get('model')} ({card['initialised_from'].get('from')})")
+    return "\n".join(lines)
+
+
 @handles_errors
 def models_command(
     pattern: Annotated[Optional[str], typer.Argument(help="Glob filter on names, e.g. '*liif*'.")] = None,
@@ -46,7 +67,7 @@ def models_command(
         table.add_column(column, justify="right" if column == "params" else "left")
     for row in rows:
         card = row["card"]
-        summary = ", ".join(f"{k}: {v}" for k, v in card.items() if not isinstance(v, (dict, list))) or row["description"]
+        summary = f"{row['description']}\n{card_summary(card)}".strip()
         table.add_row(row["name"], row["task"], row["family"], f"{row['parameters'] / 1e6:.2f} M" if row["parameters"] else "-",
                       row["weights"], summary)
     Console().print(table)
