@@ -17,17 +17,16 @@ from __future__ import annotations
 
 import argparse
 import json
+import sys
 from pathlib import Path
 from typing import Any
 
 ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT / "src"))  # the source tree's srcli, installed or not
 
 
 def quality_table(reports: list[Path], model: str) -> list[dict[str, Any]]:
     """Mean PSNR/SSIM of ``model`` (and of bicubic) per dataset and scale, from bench JSON reports."""
-    import sys
-
-    sys.path.insert(0, str(ROOT / "src"))
     from srcli.tasks.bench_report import mean_rows
 
     rows = [r for path in reports for r in json.loads(path.read_text())["rows"] if r.get("kind") == "image"]
@@ -72,9 +71,6 @@ def main() -> None:
     parser.add_argument("--note", default=None)
     args = parser.parse_args()
 
-    import sys
-
-    sys.path.insert(0, str(ROOT / "src"))
     from srcli.registry import load_checkpoint, save_checkpoint
 
     model, card = load_checkpoint(args.checkpoint)

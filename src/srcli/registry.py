@@ -218,35 +218,44 @@ def load_checkpoint(path: str | os.PathLike[str]) -> tuple[torch.nn.Module, dict
     return model.eval(), dict(payload.get("card") or {})
 
 
-def load_matching_parameters(model: torch.nn.Module, path: str | os.PathLike[str]) -> dict[str, Any]:
-    """Copy into ``model`` every tensor of a checkpoint whose name and shape match (fine-tuning starts).
+def copy_matching_parameters(model: torch.nn.Module, payload: dict[str, Any], source: str) -> dict[str, Any]:
+    """Copy into ``model`` every tensor of a read checkpoint whose name and shape match (fine-tuning starts).
 
     The encoders of LIIF, A-LIIF and DIINN share names and shapes, so a trained LIIF
     checkpoint starts the other two with a trained encoder and fresh decoders.
 
     Args:
         model: the model to initialise (tensors it has that the checkpoint lacks are kept).
-        path: a srcli (or official LIIF) checkpoint.
+        payload: a checkpoint dict from :func:`read_checkpoint`.
+        source: where it came from (for the result and messages).
 
     Returns:
-        ``{"from", "model", "loaded", "kept", "steps"}``: the checkpoint, its model name, the
+        ``{"from", "model", "loaded", "kept", "steps"}``: the source, its model name, the
         count of tensors copied and kept, and the training steps its card gives (or None).
+
+    Raises:
+        RegistryError: no tensor of the checkpoint fits ``model``.
+    """
+    import torch
+
+    own = model.state_dict()
+    matching = {k: v for k, v in payload["state_dict"].items() if k in own and tuple(v.shape) == tuple(own[k].shape)}
+    if not matching:
+        raise RegistryError(f"no parameter of {source} ({payload['spec']['name']}) matches the model by name and shape")
+    with torch.no_grad():
+        for name, value in matching.items():
+            own[name].copy_(value.to(own[name].dtype))
+    return {"from": source, "model": payload["spec"]["name"], "loaded": len(matching), "kept": len(own) - len(matching),
+            "steps": (payload.get("card") or {}).get("steps")}
+
+
+def load_matching_parameters(model: torch.nn.Module, path: str | os.PathLike[str]) -> dict[str, Any]:
+    """:func:`copy_matching_parameters` from the checkpoint file at ``path``.
 
     Raises:
         RegistryError: unreadable checkpoint, or no tensor of it fits ``model``.
     """
-    import torch
-
-    payload = read_checkpoint(path)
-    own = model.state_dict()
-    matching = {k: v for k, v in payload["state_dict"].items() if k in own and tuple(v.shape) == tuple(own[k].shape)}
-    if not matching:
-        raise RegistryError(f"no parameter of {path} ({payload['spec']['name']}) matches the model by name and shape")
-    with torch.no_grad():
-        for name, value in matching.items():
-            own[name].copy_(value.to(own[name].dtype))
-    return {"from": str(path), "model": payload["spec"]["name"], "loaded": len(matching), "kept": len(own) - len(matching),
-            "steps": (payload.get("card") or {}).get("steps")}
+    return copy_matching_parameters(model, read_checkpoint(path), str(path))
 
 
 def load_model(name_or_path: str, weights: str | None = None) -> tuple[torch.nn.Module, dict[str, Any]]:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 import sys
 from pathlib import Path
-from typing import Annotated, Any, Optional
+from typing import Annotated, Any, Callable, Optional
 
 import typer
 
@@ -45,28 +45,27 @@ class TrainProgress:
             self._bar.stop()
 
 
-def _scales(text: str) -> list[int]:
+def _number_list(text: str, convert: Callable[[str], Any], valid: Callable[[Any], bool], message: str) -> list[Any]:
+    """Comma-separated numbers; UsageError ``"{message}, got 'text'"`` when one does not parse or is not valid."""
     from srcli.errors import UsageError
 
     try:
-        values = [int(part) for part in text.split(",") if part.strip()]
+        values = [convert(part) for part in text.split(",") if part.strip()]
     except ValueError:
         values = []
-    if not values or any(v < 1 for v in values):
-        raise UsageError(f"--val-scales must be positive integers separated by commas (e.g. 2,3,4), got {text!r}")
+    if not values or not all(valid(v) for v in values):
+        raise UsageError(f"{message}, got {text!r}")
     return values
+
+
+def _scales(text: str) -> list[int]:
+    return _number_list(text, int, lambda v: v >= 1,
+                        "--val-scales must be positive integers separated by commas (e.g. 2,3,4)")
 
 
 def _ratios(text: str) -> list[float]:
-    from srcli.errors import UsageError
-
-    try:
-        values = [float(part) for part in text.split(",") if part.strip()]
-    except ValueError:
-        values = []
-    if not values or any(not 0 < v <= 1 for v in values):
-        raise UsageError(f"--val-ratios must be sampling ratios in (0, 1] separated by commas (e.g. 0.2,0.4), got {text!r}")
-    return values
+    return _number_list(text, float, lambda v: 0 < v <= 1,
+                        "--val-ratios must be sampling ratios in (0, 1] separated by commas (e.g. 0.2,0.4)")
 
 
 def _model_args(text: Optional[str]) -> dict[str, Any]:

@@ -205,14 +205,23 @@ def _resolve_config(observations: list[Observation], terms: list[DataTerm], canv
         sigma = estimate_noise_sigma(terms[denoise_index].observed) if sigma is None else float(sigma)
         if not (math.isfinite(sigma) and sigma >= 0):
             raise FitError(f"noise_sigma must be >= 0, got {sigma!r}")
-    work = steps * (batch or (crop or 0) ** 2 or math.prod(canvas_hw))
-    try:
-        compiled = resolve_compile(opts["compile_mode"], device, work, opts["autocast_dtype"] is not None)
-    except DeviceError as exc:
-        raise FitError(str(exc)) from None
+    compiled = _compile_choice(opts["compile_mode"], device, steps * _pixels_per_step(batch, crop, canvas_hw),
+                               opts["autocast_dtype"] is not None)
     return FitConfig(steps, float(opts["lr"]), int(opts["width"]), int(opts["depth"]), int(opts["seed"]), batch, crop,
                    int(opts["eval_every"]), opts["autocast_dtype"], stop, out_hw, reference, sigma, denoise_index,
                    opts["callback"], compiled)
+
+
+def _pixels_per_step(batch: int | None, crop: int | None, canvas_hw: tuple[int, int]) -> int:
+    """Pixels a step evaluates, about (a crop's window grows at the blur's reach)."""
+    return batch or (crop or 0) ** 2 or math.prod(canvas_hw)
+
+
+def _compile_choice(mode: str, device: torch.device, work: int, autocast: bool) -> bool:
+    try:
+        return resolve_compile(mode, device, work, autocast)
+    except DeviceError as exc:
+        raise FitError(str(exc)) from None
 
 
 def fit_linr(observations: list[Observation], *, out_size: tuple[int, int] | None = None, steps: int | None = None,
@@ -272,8 +281,9 @@ def fit_linr(observations: list[Observation], *, out_size: tuple[int, int] | Non
     except NonFiniteLoss as exc:
         if cfg.autocast_dtype is None:
             raise FitError(f"{exc}; lower the learning rate") from None
-        fp32 = dataclasses.replace(cfg, autocast_dtype=None, compiled=cfg.compiled and compile_mode != "auto")
-        result = run_fit(terms, canvas_hw, fp32, dev)  # auto does not compile fp32 CPU fits (nothing to gain)
+        work = cfg.steps * _pixels_per_step(cfg.batch, cfg.crop, canvas_hw)
+        fp32 = dataclasses.replace(cfg, autocast_dtype=None, compiled=_compile_choice(compile_mode, dev, work, False))
+        result = run_fit(terms, canvas_hw, fp32, dev)
         result.settings["precision_fallback"] = f"{exc} in {cfg.autocast_dtype}; redone in fp32"
     result.settings["observations"] = settings_tasks
     return result

@@ -63,13 +63,12 @@ def _hardware(runtime: Any, ctx: dist_utils.DistContext) -> dict[str, Any]:
     return {**runtime.describe(), "processes": ctx.world_size, "cpu": cpu, "torch": str(torch.__version__)}
 
 
-def _card(o: TrainOptions, images: dict[str, Any], hardware: dict[str, Any], init: dict[str, Any],
+def _card(o: TrainOptions, task: str, images: dict[str, Any], hardware: dict[str, Any], init: dict[str, Any],
           ) -> Callable[[int, dict[str, Any] | None, float], dict[str, Any]]:
     """The card function of a run; ``init`` (what ``--init`` loaded) is read when a card is made."""
     from srcli import __version__
-    from srcli.registry import get_entry
 
-    points = get_entry(o.model).task == "points"
+    points = task == "points"
     protocol = ("batch_size", "lr_size", *(("ratio_min", "ratio_max", "irregular") if points else ("scale_min", "scale_max")),
                 "queries", "augment", *(() if points else ("quantize_lr",)), "lr", "lr_decay_every", "lr_decay", "sampler", "seed")
     settings = {"ratios": o.val_ratios, "irregular": True} if points else {"scales": o.val_scales}
@@ -121,7 +120,7 @@ def train(options: TrainOptions, *, resume: bool = False,
     o = options
     check_options(o)
     entry = get_entry(o.model)
-    _check_model(o, entry.task, entry.trainable, resume)
+    init_checkpoint = _check_model(o, entry.task, entry.trainable, resume)
     paths = list_images(o.data)
     val_pairs = _load_validation(o, entry.task) if o.val else []
     runtime = make_runtime(o.device, o.precision, o.threads)
@@ -132,7 +131,8 @@ def train(options: TrainOptions, *, resume: bool = False,
     try:
         run_dir = _prepare_run_dir(o, resume, ctx)
         state = load_training_state(run_dir / STATE_FILE) if resume else None
-        trainer = _build_trainer(o, paths, val_pairs, runtime, ctx, run_dir, state)
+        trainer = _build_trainer(o, entry.task, paths, val_pairs, runtime, ctx, run_dir, state=state,
+                                 init_checkpoint=init_checkpoint)
         trainer.progress = progress
         if state is not None:
             _restore(trainer, run_dir, state)
@@ -143,8 +143,12 @@ def train(options: TrainOptions, *, resume: bool = False,
                        runtime.describe())
 
 
-def _check_model(o: TrainOptions, task: str, trainable: bool, resume: bool) -> None:
-    """Refuse models, samplers, grids and ``--init`` files a run cannot use, before any folder is made."""
+def _check_model(o: TrainOptions, task: str, trainable: bool, resume: bool) -> dict[str, Any] | None:
+    """Refuse models, samplers, grids and ``--init`` files a run cannot use, before any folder is made.
+
+    Returns:
+        The ``--init`` checkpoint, read, for a fresh run that has one (else None).
+    """
     from srcli.registry import RegistryError, read_checkpoint
 
     if not trainable or task not in ("upscale", "points"):
@@ -153,20 +157,22 @@ def _check_model(o: TrainOptions, task: str, trainable: bool, resume: bool) -> N
         raise UsageError(f"--sampler {o.sampler} measures super-resolution gains; points models train with uniform")
     if task == "points" and o.lr_size < 3:
         raise UsageError(f"--lr-size is the points grid side for {o.model}; it needs at least 3, got {o.lr_size}")
-    if o.init and not resume:
-        try:
-            read_checkpoint(o.init)
-        except RegistryError as exc:
-            raise UsageError(f"--init: {exc}") from None
+    if not o.init or resume:
+        return None
+    try:
+        return read_checkpoint(o.init)
+    except RegistryError as exc:
+        raise UsageError(f"--init: {exc}") from None
 
 
-def _build_model(o: TrainOptions, device: torch.device, fresh: bool = True) -> tuple[torch.nn.Module, dict[str, Any]]:
-    """The model with the run's seeded initial weights (and ``--init``'s tensors when ``fresh``), on ``device``.
+def _build_model(o: TrainOptions, device: torch.device,
+                 init_checkpoint: dict[str, Any] | None = None) -> tuple[torch.nn.Module, dict[str, Any]]:
+    """The model with the run's seeded initial weights (and ``init_checkpoint``'s matching tensors), on ``device``.
 
     Returns:
-        ``(model, what --init loaded, or {})``; a resumed run's state replaces the weights.
+        ``(model, what was loaded from init_checkpoint, or {})``.
     """
-    from srcli.registry import RegistryError, create, load_matching_parameters
+    from srcli.registry import RegistryError, copy_matching_parameters, create
 
     torch.manual_seed(o.seed)
     try:
@@ -175,13 +181,12 @@ def _build_model(o: TrainOptions, device: torch.device, fresh: bool = True) -> t
         raise UsageError(f"bad --model-args for {o.model}: {exc}") from None
     if hasattr(model, "fast_query"):
         model.fast_query = o.query_path == "fast"
-    init: dict[str, Any] = {}
-    if o.init and fresh:
-        try:
-            init = load_matching_parameters(model, o.init)
-        except RegistryError as exc:
-            raise UsageError(f"--init: {exc}") from None
-    return model, init
+    if init_checkpoint is None:
+        return model, {}
+    try:
+        return model, copy_matching_parameters(model, init_checkpoint, str(o.init))
+    except RegistryError as exc:
+        raise UsageError(f"--init: {exc}") from None
 
 
 def _load_validation(o: TrainOptions, task: str) -> list[Any]:
@@ -219,19 +224,18 @@ def _task_parts(o: TrainOptions, task: str, paths: list[Path], sizes: list[tuple
                       collate_items, validate)
 
 
-def _build_trainer(o: TrainOptions, paths: list[Path], val_pairs: list[Any], runtime: Any,
-                   ctx: dist_utils.DistContext, run_dir: Path, state: dict[str, Any] | None = None) -> Trainer:
+def _build_trainer(o: TrainOptions, task: str, paths: list[Path], val_pairs: list[Any], runtime: Any,
+                   ctx: dist_utils.DistContext, run_dir: Path, *, state: dict[str, Any] | None = None,
+                   init_checkpoint: dict[str, Any] | None = None) -> Trainer:
     """Model, optimiser, scheduler, sampler and data pipeline of a run.
 
-    A fresh run (``state`` None) applies ``--init``; a resumed one keeps what its start loaded.
+    A fresh run starts from ``init_checkpoint``'s matching tensors; a resumed one (``state``)
+    keeps the record of what its start loaded.
     """
-    from srcli.registry import get_entry
-
     sizes = [oriented_size(p) for p in paths]
-    model, init = _build_model(o, runtime.device, fresh=state is None)
+    model, init = _build_model(o, runtime.device, init_checkpoint)
     if state is not None:
         init = dict(state.get("init") or {})
-    task = get_entry(o.model).task
     parts = _task_parts(o, task, paths, sizes, model)
     geometry = parts.geometry
     gain_args = {"every": o.sampler_every, "bins": o.sampler_bins, "mix": o.sampler_mix, "measure_queries": o.sampler_queries}
@@ -246,7 +250,7 @@ def _build_trainer(o: TrainOptions, paths: list[Path], val_pairs: list[Any], run
         loader=make_loader(parts.dataset, batches, workers, pin=runtime.device.type == "cuda", collate=parts.collate),
         runtime=runtime, ctx=ctx, settings=LoopSettings(o.steps, o.batch_size, o.log_every, o.val_every, o.ckpt_every, o.quantize_lr),
         run_dir=run_dir, val_pairs=val_pairs, measure_cache=ImageCache(paths, sizes) if o.sampler != "uniform" else None,
-        card=_card(o, describe_images(paths, sizes), _hardware(runtime, ctx), init), extra_state=lambda: {"options": asdict(o), "init": init},
+        card=_card(o, task, describe_images(paths, sizes), _hardware(runtime, ctx), init), extra_state=lambda: {"options": asdict(o), "init": init},
         inputs=parts.inputs, validate_fn=parts.validate_fn)
 
 

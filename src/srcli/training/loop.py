@@ -92,6 +92,26 @@ def predict_image(model: nn.Module, lr: torch.Tensor, size: tuple[int, int], run
     return rgb.view(1, height, width, 3).permute(0, 3, 1, 2)
 
 
+def mean_psnr_by(model: nn.Module, items: list[Any], score: Callable[[Any], tuple[float, float]],
+                 label: str) -> dict[str, float]:
+    """Validation means: ``score(item) -> (group, PSNR)`` for each item, with ``model`` in eval mode.
+
+    Returns:
+        ``{label.format(group): mean PSNR of the group, ..., "psnr": mean over all items}``,
+        groups in increasing order.
+    """
+    was_training = model.training
+    model.eval()
+    groups: dict[float, list[float]] = {}
+    for item in items:
+        group, value = score(item)
+        groups.setdefault(group, []).append(value)
+    model.train(was_training)
+    result = {label.format(g): float(np.mean(v)) for g, v in sorted(groups.items())}
+    result["psnr"] = float(np.mean([x for v in groups.values() for x in v]))
+    return result
+
+
 def validate(model: nn.Module, pairs: list[ValidationPair], runtime: Runtime) -> dict[str, float]:
     """Mean Y-channel PSNR (shave = scale, SR clamped) per scale and over every pair.
 
@@ -100,16 +120,11 @@ def validate(model: nn.Module, pairs: list[ValidationPair], runtime: Runtime) ->
     """
     from srcli.metrics import psnr
 
-    was_training = model.training
-    model.eval()
-    per_scale: dict[int, list[float]] = {}
-    for pair in pairs:
+    def score(pair: ValidationPair) -> tuple[float, float]:
         sr = predict_image(model, pair.lr, tuple(pair.hr.shape[-2:]), runtime)
-        per_scale.setdefault(pair.scale, []).append(float(psnr(sr, pair.hr, shave=pair.scale, y_channel=True)[0]))
-    model.train(was_training)
-    result = {f"psnr_x{s}": float(np.mean(v)) for s, v in sorted(per_scale.items())}
-    result["psnr"] = float(np.mean([x for v in per_scale.values() for x in v]))
-    return result
+        return pair.scale, float(psnr(sr, pair.hr, shave=pair.scale, y_channel=True)[0])
+
+    return mean_psnr_by(model, pairs, score, "psnr_x{:g}")
 
 
 @torch.no_grad()

@@ -43,6 +43,7 @@ from srcli.training.datasets import (
     read_rgb,
     to_tensor,
 )
+from srcli.training.loop import mean_psnr_by
 from srcli.training.samplers import ItemPlan, PatchGeometry
 
 #: the points network's inputs, in the order :class:`PointsStep` takes them
@@ -166,16 +167,11 @@ def validate_points(model: nn.Module, items: list[PointsValidationItem], runtime
     """
     from srcli.metrics import psnr
 
-    was_training = model.training
-    model.eval()
-    per_ratio: dict[float, list[float]] = {}
-    for item in items:
+    def score(item: PointsValidationItem) -> tuple[float, float]:
         h, w = item.hr.shape[-2:]
         with runtime.autocast():
             image = render_points(model, item.points, (h, w), (-0.5, -0.5, w - 0.5, h - 0.5),
                                   patch_points=patch_points).clamp(0, 1)
-        per_ratio.setdefault(item.ratio, []).append(float(psnr(image, item.hr, shave=0, y_channel=False)[0]))
-    model.train(was_training)
-    result = {f"psnr_r{r:g}": float(np.mean(v)) for r, v in sorted(per_ratio.items())}
-    result["psnr"] = float(np.mean([x for v in per_ratio.values() for x in v]))
-    return result
+        return item.ratio, float(psnr(image, item.hr, shave=0, y_channel=False)[0])
+
+    return mean_psnr_by(model, items, score, "psnr_r{:g}")
