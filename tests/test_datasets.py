@@ -8,8 +8,16 @@ import torch
 from PIL import Image
 
 from srcli.training.datasets import (
-    DataError, ImageCache, PatchDataset, PlanBatches, centre_crop, collate_items, list_images, load_validation_set,
-    make_item, make_loader, oriented_size, read_rgb,
+    DataError,
+    ImageCache,
+    PatchDataset,
+    PlanBatches,
+    collate_items,
+    list_images,
+    make_item,
+    make_loader,
+    oriented_size,
+    read_rgb,
 )
 from srcli.training.samplers import ItemPlan, PatchGeometry, UniformSampler
 
@@ -159,18 +167,3 @@ def test_loader_with_workers_matches_in_process(tmp_path):
             torch.testing.assert_close(a[key], b[key], rtol=0, atol=0)
     direct = collate_items([PatchDataset(paths, sizes, 8, 16)[p] for p in sampler.plan_batch(3, 4)[1:3]])
     torch.testing.assert_close(direct["gt"], batches[0][0]["gt"], rtol=0, atol=0)
-
-
-def test_validation_set(tmp_path):
-    pixels = write_rgb(tmp_path / "v.png", 30, 34)
-    pairs = load_validation_set(tmp_path, [2, 3], crop=25, max_images=5)
-    assert [(p.scale, tuple(p.hr.shape), tuple(p.lr.shape)) for p in pairs] == [
-        (2, (1, 3, 24, 24), (1, 3, 12, 12)), (3, (1, 3, 24, 24), (1, 3, 8, 8))]
-    top, left = (30 - 25) // 2, (34 - 25) // 2
-    np.testing.assert_allclose(pairs[0].hr[0].numpy(), pixels[top: top + 24, left: left + 24].transpose(2, 0, 1) / 255, rtol=1e-6)
-    hr = pairs[1].hr[0].double().numpy()
-    expected = np.floor(np.clip(matlab_resize(hr, 8, 8), 0, 1) * 255 + 0.5) / 255
-    assert np.mean(np.abs(pairs[1].lr[0].double().numpy() - expected) < 1e-6) > 0.99  # 8-bit bicubic LR
-    assert centre_crop(torch.zeros(1, 3, 5, 9), 7).shape == (1, 3, 5, 7)
-    with pytest.raises(DataError, match="too small"):
-        load_validation_set(tmp_path, [20], crop=0, max_images=1)

@@ -11,14 +11,14 @@ import numpy as np
 import pytest
 import torch
 from PIL import Image
-from torch import nn
+from test_validation import NearestUpsampler
 
 from srcli.device import make_runtime
 from srcli.registry import load_checkpoint
 from srcli.tasks.train import TrainOptions, train
-from srcli.training.datasets import ImageCache, ValidationPair
+from srcli.training.datasets import ImageCache
 from srcli.training.distributed import DistContext
-from srcli.training.loop import l1_loss, measure_gains, validate
+from srcli.training.loop import l1_loss, measure_gains
 from srcli.training.samplers import PatchGeometry, PsnrGainSampler
 
 TINY_LIIF = {"encoder_args": {"n_feats": 8, "n_blocks": 1}, "hidden_dims": [16]}
@@ -105,49 +105,6 @@ def test_log_checkpoints_and_card(data):
     _, last_card = load_checkpoint(run / "last.pt")
     assert last_card["steps"] == 4 and (run / "state.pt").exists()
     assert sorted(p.name for p in run.iterdir()) == ["best.pt", "last.pt", "log.jsonl", "state.pt"]
-
-
-class NearestUpsampler(nn.Module):
-    """A stand-in model: features are the image; a query returns the LR pixel containing it."""
-
-    def __init__(self) -> None:
-        super().__init__()
-        self.weight = nn.Parameter(torch.zeros(()))
-
-    def encode(self, image):
-        return image + self.weight
-
-    def query(self, feat, coord, cell):
-        b, _, h, w = feat.shape
-        iy = ((coord[..., 0] + 1) * h / 2).floor().long().clamp(0, h - 1)
-        ix = ((coord[..., 1] + 1) * w / 2).floor().long().clamp(0, w - 1)
-        flat = feat.flatten(2)
-        return torch.gather(flat, 2, (iy * w + ix)[:, None].expand(b, 3, -1)).transpose(1, 2)
-
-
-def y_psnr(sr, hr, shave):
-    """Independent Y-channel PSNR (BT.601, 255 peak) in numpy."""
-    def y(img):
-        return 16 + 65.481 * img[0] + 128.553 * img[1] + 24.966 * img[2]
-
-    diff = (y(sr.astype(np.float64)) - y(hr.astype(np.float64)))[shave:-shave, shave:-shave]
-    return 10 * np.log10(255.0**2 / np.mean(diff**2))
-
-
-def test_validation_psnr_matches_an_independent_computation():
-    rng = np.random.default_rng(0)
-    pairs, expected = [], {2: [], 3: []}
-    for scale, n in ((2, 6), (3, 4), (2, 5)):
-        lr = rng.random((3, n, n)).astype(np.float32)
-        hr = np.clip(np.repeat(np.repeat(lr, scale, 1), scale, 2) + rng.normal(0, 0.05, (3, n * scale, n * scale)), 0, 1)
-        hr = hr.astype(np.float32)
-        pairs.append(ValidationPair("x", scale, torch.from_numpy(lr)[None], torch.from_numpy(hr)[None]))
-        sr = np.repeat(np.repeat(lr, scale, 1), scale, 2)  # what nearest upsampling gives
-        expected[scale].append(y_psnr(sr, hr, scale))
-    result = validate(NearestUpsampler(), pairs, make_runtime("cpu", "fp32"))
-    assert result["psnr_x2"] == pytest.approx(np.mean(expected[2]), abs=1e-4)
-    assert result["psnr_x3"] == pytest.approx(np.mean(expected[3]), abs=1e-4)
-    assert result["psnr"] == pytest.approx(np.mean(expected[2] + expected[3]), abs=1e-4)
 
 
 def test_measure_gains_formula(tmp_path):

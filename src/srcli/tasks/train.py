@@ -25,13 +25,27 @@ import torch
 from srcli.errors import UsageError
 from srcli.tasks.train_options import TrainOptions, check_options, resume_options
 from srcli.training import distributed as dist_utils
-from srcli.training.checkpointing import BEST_FILE, LAST_FILE, STATE_FILE, JsonlLog, load_training_state, restore_rng_state
+from srcli.training.checkpointing import (
+    BEST_FILE,
+    LAST_FILE,
+    STATE_FILE,
+    JsonlLog,
+    load_training_state,
+    restore_rng_state,
+)
 from srcli.training.datasets import (
-    ImageCache, PatchDataset, PlanBatches, collate_items, describe_images, list_images, load_validation_set, make_loader,
+    ImageCache,
+    PatchDataset,
+    PlanBatches,
+    collate_items,
+    describe_images,
+    list_images,
+    make_loader,
     oriented_size,
 )
-from srcli.training.loop import QUERY_INPUTS, LoopSettings, QueryStep, Trainer, validate
+from srcli.training.loop import QUERY_INPUTS, LoopSettings, QueryStep, Trainer
 from srcli.training.samplers import PatchGeometry, make_sampler
+from srcli.training.validation import load_validation_set, validate
 
 
 @dataclass

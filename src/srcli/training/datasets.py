@@ -1,4 +1,6 @@
-"""Training and validation data: image folders, the per-worker image cache, LIIF items.
+"""Training data: image folders, the per-worker image cache, LIIF items.
+
+Validation pairs and scoring live in :mod:`srcli.training.validation`.
 
 A training item executes one :class:`~srcli.training.samplers.ItemPlan`:
 
@@ -18,7 +20,6 @@ image once.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Callable, Iterator, Sequence
 
@@ -26,7 +27,7 @@ import numpy as np
 import torch
 
 from srcli.errors import UsageError
-from srcli.training.degradations import bicubic_downscale, mod_crop, quantize_8bit
+from srcli.training.degradations import quantize_8bit
 from srcli.training.samplers import ItemPlan
 
 IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".bmp", ".tif", ".tiff", ".webp")
@@ -259,45 +260,6 @@ def make_loader(dataset: torch.utils.data.Dataset, batches: PlanBatches, workers
     return torch.utils.data.DataLoader(dataset, batch_sampler=batches, num_workers=workers, collate_fn=collate,
                                        persistent_workers=workers > 0, pin_memory=pin,
                                        worker_init_fn=_ignore_sigint if workers else None)
-
-
-@dataclass
-class ValidationPair:
-    """One validation input: ``lr`` (1, 3, h, w) and ``hr`` (1, 3, H, W) at an integer ``scale``."""
-
-    name: str
-    scale: int
-    lr: torch.Tensor
-    hr: torch.Tensor
-
-
-def centre_crop(image: torch.Tensor, side: int) -> torch.Tensor:
-    """The central ``side x side`` part of (..., H, W) (sides shorter than ``side`` kept whole)."""
-    h, w = image.shape[-2:]
-    ch, cw = min(h, side), min(w, side)
-    top, left = (h - ch) // 2, (w - cw) // 2
-    return image[..., top: top + ch, left: left + cw]
-
-
-def load_validation_set(folder: str | Path, scales: Sequence[int], crop: int, max_images: int) -> list[ValidationPair]:
-    """HR centre crops (``crop`` pixels, 0 = whole), mod-cropped per scale, with 8-bit bicubic LRs.
-
-    The LR is MATLAB ``imresize(hr, 1/scale)`` rounded to 8 bits, as benchmark LR files are.
-
-    Raises:
-        DataError: a missing or empty folder, or an image smaller than a scale.
-    """
-    pairs = []
-    for path in list_images([folder], what="validation")[:max_images]:
-        image = to_tensor(read_rgb(path))[None]
-        if crop:
-            image = centre_crop(image, crop)
-        for scale in scales:
-            if min(image.shape[-2:]) < 2 * scale + 1:
-                raise DataError(f"validation image {path.name} is too small for scale {scale}")
-            hr = mod_crop(image, scale).contiguous()
-            pairs.append(ValidationPair(path.name, int(scale), quantize_8bit(bicubic_downscale(hr, scale)), hr))
-    return pairs
 
 
 def describe_images(paths: Sequence[Path], sizes: Sequence[tuple[int, int]]) -> dict[str, Any]:

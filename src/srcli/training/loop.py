@@ -30,9 +30,17 @@ from torch import nn
 from srcli.device import Runtime
 from srcli.errors import SrcliError
 from srcli.training import distributed as dist_utils
-from srcli.training.checkpointing import BEST_FILE, LAST_FILE, STATE_FILE, JsonlLog, StopSignals, save_training_state
-from srcli.training.datasets import ImageCache, PlanBatches, ValidationPair, downscale_to
+from srcli.training.checkpointing import (
+    BEST_FILE,
+    LAST_FILE,
+    STATE_FILE,
+    JsonlLog,
+    StopSignals,
+    save_training_state,
+)
+from srcli.training.datasets import ImageCache, PlanBatches, downscale_to
 from srcli.training.samplers import GAIN_EPS, PsnrGainSampler, UniformSampler
+from srcli.training.validation import validate
 
 
 class TrainingError(SrcliError):
@@ -73,58 +81,6 @@ def train_step(step_module: nn.Module, optimizer: torch.optim.Optimizer, schedul
     optimizer.step()
     scheduler.step()
     return loss.detach()
-
-
-@torch.no_grad()
-def predict_image(model: nn.Module, lr: torch.Tensor, size: tuple[int, int], runtime: Runtime,
-                  chunk: int = 65536) -> torch.Tensor:
-    """Query every pixel centre of an ``size`` output: (1, 3, h, w) -> (1, 3, H, W) clamped to [0, 1]."""
-    from srcli.geometry import query_coords_and_cells
-
-    height, width = size
-    with runtime.autocast():
-        feat = model.encode(lr.to(runtime.device))
-        feat = model.prepare(feat) if hasattr(model, "prepare") else feat
-        coord, cell = query_coords_and_cells(height, width, device=runtime.device)
-        parts = [model.query(feat, coord[None, s: s + chunk], cell[None, s: s + chunk]).float()
-                 for s in range(0, coord.shape[0], chunk)]
-    rgb = torch.cat(parts, dim=1).clamp(0, 1).cpu()
-    return rgb.view(1, height, width, 3).permute(0, 3, 1, 2)
-
-
-def mean_psnr_by(model: nn.Module, items: list[Any], score: Callable[[Any], tuple[float, float]],
-                 label: str) -> dict[str, float]:
-    """Validation means: ``score(item) -> (group, PSNR)`` for each item, with ``model`` in eval mode.
-
-    Returns:
-        ``{label.format(group): mean PSNR of the group, ..., "psnr": mean over all items}``,
-        groups in increasing order.
-    """
-    was_training = model.training
-    model.eval()
-    groups: dict[float, list[float]] = {}
-    for item in items:
-        group, value = score(item)
-        groups.setdefault(group, []).append(value)
-    model.train(was_training)
-    result = {label.format(g): float(np.mean(v)) for g, v in sorted(groups.items())}
-    result["psnr"] = float(np.mean([x for v in groups.values() for x in v]))
-    return result
-
-
-def validate(model: nn.Module, pairs: list[ValidationPair], runtime: Runtime) -> dict[str, float]:
-    """Mean Y-channel PSNR (shave = scale, SR clamped) per scale and over every pair.
-
-    Returns:
-        ``{"psnr": mean over all pairs, "psnr_x2": mean at x2, ...}``.
-    """
-    from srcli.metrics import psnr
-
-    def score(pair: ValidationPair) -> tuple[float, float]:
-        sr = predict_image(model, pair.lr, tuple(pair.hr.shape[-2:]), runtime)
-        return pair.scale, float(psnr(sr, pair.hr, shave=pair.scale, y_channel=True)[0])
-
-    return mean_psnr_by(model, pairs, score, "psnr_x{:g}")
 
 
 @torch.no_grad()

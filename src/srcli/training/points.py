@@ -37,14 +37,13 @@ from srcli.models.points_patches import build_patch_index, render_points
 from srcli.training.datasets import (
     PatchDataset,
     augment,
-    centre_crop,
     list_images,
     query_pixels,
     read_rgb,
     to_tensor,
 )
-from srcli.training.loop import mean_psnr_by
 from srcli.training.samplers import ItemPlan, PatchGeometry
+from srcli.training.validation import centre_crop, mean_psnr_by
 
 #: the points network's inputs, in the order :class:`PointsStep` takes them
 POINTS_INPUTS = ("xy", "values", "neighbours", "cell_points", "coord", "cell")
