@@ -159,6 +159,19 @@ def test_points_model_trains_validates_and_resumes(data, tmp_path):
     assert [r["step"] for r in log if r["kind"] == "val"] == [1, 2, 3]
 
 
+def test_a_liif_checkpoint_starts_a_points_run(data, tmp_path):
+    """LIIF's encoder and decoder, renamed (srcli.training.transfer), start the points network."""
+    from srcli.registry import read_checkpoint
+
+    liif_args = '{"encoder_args": {"n_feats": 8, "n_blocks": 1}, "hidden_dims": [16]}'
+    assert invoke(data, "--out", tmp_path / "liif", "--steps", "1", "--model-args", liif_args, "--lr-size", "8",
+                  "--queries", "16", "--batch-size", "2", "--workers", "0", "--precision", "fp32").exit_code == 0
+    liif = read_checkpoint(tmp_path / "liif" / "last.pt")["state_dict"]
+    result = invoke(data, "--out", tmp_path / "pts", "--steps", "1", "--init", tmp_path / "liif" / "last.pt", *POINTS_TINY)
+    assert result.exit_code == 0, result.output
+    assert read_checkpoint(tmp_path / "pts" / "last.pt")["card"]["initialised_from"]["loaded"] == len(liif)
+
+
 @pytest.mark.parametrize("args, message", [
     (["--sampler", "psnr-gain"], "points models train with uniform"),
     (["--ratio-min", "0.6", "--ratio-max", "0.3"], "--ratio-min and --ratio-max must satisfy"),

@@ -43,8 +43,10 @@ def card_summary(card: dict[str, Any]) -> str:
     for row in (card.get("quality") or {}).get("rows", []):
         bicubic = f" (bicubic {row['bicubic_psnr']:.2f})" if "bicubic_psnr" in row else ""
         lines.append(f"{row['dataset']} x{row['scale']:g}: {row['psnr']:.2f} dB{bicubic}")
-    if card.get("initialised_from"):
-        lines.append(f"started from {card['initialised_from'].get('model')} ({card['initialised_from'].get('from')})")
+    init = card.get("initialised_from")
+    if init:
+        at_step = f" at step {init['steps']}" if init.get("steps") is not None else ""
+        lines.append(f"started from {init.get('model')}{at_step} ({init.get('from')}; the steps above are its own)")
     return "\n".join(lines)
 
 

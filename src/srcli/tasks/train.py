@@ -179,14 +179,17 @@ def _check_model(o: TrainOptions, task: str, trainable: bool, resume: bool) -> d
         raise UsageError(f"--init: {exc}") from None
 
 
-def _build_model(o: TrainOptions, device: torch.device,
+def _build_model(o: TrainOptions, task: str, device: torch.device,
                  init_checkpoint: dict[str, Any] | None = None) -> tuple[torch.nn.Module, dict[str, Any]]:
     """The model with the run's seeded initial weights (and ``init_checkpoint``'s matching tensors), on ``device``.
+
+    A LIIF checkpoint starting a points model is translated first (:mod:`srcli.training.transfer`).
 
     Returns:
         ``(model, what was loaded from init_checkpoint, or {})``.
     """
     from srcli.registry import RegistryError, copy_matching_parameters, create
+    from srcli.training.transfer import init_payload_for
 
     torch.manual_seed(o.seed)
     try:
@@ -197,8 +200,9 @@ def _build_model(o: TrainOptions, device: torch.device,
         model.fast_query = o.query_path == "fast"
     if init_checkpoint is None:
         return model, {}
+    payload = init_payload_for(task, init_checkpoint, model.state_dict())
     try:
-        return model, copy_matching_parameters(model, init_checkpoint, str(o.init))
+        return model, copy_matching_parameters(model, payload, str(o.init))
     except RegistryError as exc:
         raise UsageError(f"--init: {exc}") from None
 
@@ -247,7 +251,7 @@ def _build_trainer(o: TrainOptions, task: str, paths: list[Path], val_pairs: lis
     keeps the record of what its start loaded.
     """
     sizes = [oriented_size(p) for p in paths]
-    model, init = _build_model(o, runtime.device, init_checkpoint)
+    model, init = _build_model(o, task, runtime.device, init_checkpoint)
     if state is not None:
         init = dict(state.get("init") or {})
     parts = _task_parts(o, task, paths, sizes, model)
