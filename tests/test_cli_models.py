@@ -16,11 +16,12 @@ runner = CliRunner()
 def test_card_summary_names_training_data_validation_and_benchmarks() -> None:
     card = {"steps": 9000, "wall_time_s": 7200, "hardware": {"device": "cpu", "precision": "bf16", "threads": 2},
             "data": ["wiki", "t91"], "images": 530, "validation": {"data": "val", "psnr_x4": 26.451, "psnr": 28.2},
-            "quality": {"rows": [{"dataset": "b100", "scale": 4.0, "psnr": 26.997, "bicubic_psnr": 25.964}]},
+            "quality": {"rows": [{"dataset": "b100", "scale": 4.0, "psnr": 26.997, "bicubic_psnr": 25.964},
+                                 {"dataset": "b100", "scale": 2.0, "psnr": 31.4}, {"dataset": "b100", "scale": 8.0, "psnr": 24.4}]},
             "initialised_from": {"model": "liif", "from": "best.pt", "steps": 9000}}
     assert card_summary(card).splitlines() == [
         "9000 steps, 2.0 h wall on cpu bf16 x2 threads", "data: wiki, t91 (530 images)", "validation PSNR x4 26.45",
-        "b100 x4: 27.00 dB (bicubic 25.96)",
+        "b100 x4: 27.00 dB (bicubic 25.96)", "also x2, x8 (--json)",
         "started from liif at step 9000 (best.pt; the steps above are its own)"]
     assert card_summary({}) == ""
 

@@ -27,8 +27,12 @@ def model_rows(pattern: Optional[str] = None, task: Optional[str] = None) -> lis
     return rows
 
 
+#: the scale whose benchmark rows the table shows (the literature's headline)
+HEADLINE_SCALE = 4.0
+
+
 def card_summary(card: dict[str, Any]) -> str:
-    """A model card in a few lines: training, data, validation, benchmark rows (``--json`` has all)."""
+    """A model card in a few lines: training, data, validation, x4 benchmark rows (``--json`` has all)."""
     if not card:
         return ""
     hardware = card.get("hardware") or {}
@@ -40,9 +44,14 @@ def card_summary(card: dict[str, Any]) -> str:
     scores = {k.removeprefix("psnr_"): v for k, v in validation.items() if k.startswith("psnr_")}
     if scores:
         lines.append("validation PSNR " + ", ".join(f"{k} {v:.2f}" for k, v in scores.items()))
-    for row in (card.get("quality") or {}).get("rows", []):
+    rows = (card.get("quality") or {}).get("rows", [])
+    headline = [row for row in rows if row["scale"] == HEADLINE_SCALE] or rows
+    for row in headline:
         bicubic = f" (bicubic {row['bicubic_psnr']:.2f})" if "bicubic_psnr" in row else ""
         lines.append(f"{row['dataset']} x{row['scale']:g}: {row['psnr']:.2f} dB{bicubic}")
+    other_scales = sorted({row["scale"] for row in rows} - {row["scale"] for row in headline})
+    if other_scales:
+        lines.append("also x" + ", x".join(f"{s:g}" for s in other_scales) + " (--json)")
     init = card.get("initialised_from")
     if init:
         at_step = f" at step {init['steps']}" if init.get("steps") is not None else ""
