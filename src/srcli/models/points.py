@@ -35,6 +35,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from srcli.geometry import coord_grid
+from srcli.models.implicit_functional import project_unfolded
 from srcli.models.points_patches import (
     K_GRID,
     K_NEIGHBOURS,
@@ -220,9 +221,7 @@ class ISPPointsNet(nn.Module):
         Equal to applying it to the 3 x 3 unfolded features (zero padded).
         """
         first = self.decoder[0]
-        n_feat = first.in_features - 4
-        kernel = first.weight[:, :n_feat].reshape(first.out_features, feat.shape[1], 3, 3)
-        return F.conv2d(feat, kernel, first.bias, padding=1)
+        return project_unfolded(feat, first.weight[:, : first.in_features - 4], first.bias)
 
     def query(self, projected: torch.Tensor, coord: torch.Tensor, cell: torch.Tensor) -> torch.Tensor:
         """Decode values at query points with LIIF's local ensemble.
