@@ -3,9 +3,10 @@
 Reads a run's ``best.pt`` (or ``last.pt``), keeps its card (data, steps, wall time,
 hardware, protocol, validation PSNR), replaces machine paths by folder names, adds the
 quality figures of ``srcli bench quality`` JSON reports (mean PSNR/SSIM per dataset and
-scale, with bicubic's where the report has it) and a free-text note, and writes
-``src/srcli/weights/NAME.pt`` with fp16 tensors (``srcli models`` shows the card;
-``srcli upscale --model NAME`` loads it).
+setting: upscale scales with bicubic's PSNR beside, points ratios and inpaint drops with
+the classical methods' PSNR beside) and a free-text note, and writes
+``src/srcli/weights/NAME.pt`` with fp16 tensors (``srcli models`` shows the card; the
+commands load it by name).
 
 Usage::
 
@@ -25,21 +26,45 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT / "src"))  # the source tree's srcli, installed or not
 
 
+#: row columns that hold a bench task's setting (upscale, points, inpaint)
+SETTING_COLUMNS = ("scale", "ratio", "drop")
+#: methods a learned model's quality is compared with, per bench task
+BASELINES = {"upscale": ("bicubic",), "points": ("nearest", "linear", "cubic", "rbf"),
+             "inpaint": ("nearest", "linear", "cubic", "rbf")}
+
+
 def quality_table(reports: list[Path], model: str) -> list[dict[str, Any]]:
-    """Mean PSNR/SSIM of ``model`` (and of bicubic) per dataset and scale, from bench JSON reports."""
+    """Mean PSNR/SSIM of ``model`` per report, dataset and setting, with the baselines' PSNR.
+
+    Upscale rows keep the shape of the SR cards (``scale``, ``bicubic_psnr``); points and
+    inpaint rows name their ``task``, setting (``ratio`` or ``drop``), the report's task
+    ``options`` and ``baselines`` (PSNR of each classical method the report holds).
+    """
+    return [row for path in reports for row in _report_quality(json.loads(path.read_text()), model)]
+
+
+def _report_quality(report: dict[str, Any], model: str) -> list[dict[str, Any]]:
     from srcli.tasks.bench_report import mean_rows
 
-    rows = [r for path in reports for r in json.loads(path.read_text())["rows"] if r.get("kind") == "image"]
-    means = {(m["dataset"], m["model"], m["scale"]): m for m in mean_rows(rows, "scale", ["psnr", "ssim"])}
+    task = report.get("task", "upscale")
+    rows = [r for r in report["rows"] if r.get("kind") == "image"]
+    setting = next((c for c in SETTING_COLUMNS if rows and c in rows[0]), None)
+    if setting is None:
+        return []
+    means = {(m["dataset"], m["model"], m[setting]): m for m in mean_rows(rows, setting, ["psnr", "ssim"])}
     table = []
-    for (dataset, name, scale), mean in sorted(means.items()):
+    for (dataset, name, value), mean in sorted(means.items()):
         if name != model:
             continue
-        entry = {"dataset": dataset, "scale": scale, "images": mean["images"], "psnr": round(mean["psnr"], 3),
+        entry = {"dataset": dataset, setting: value, "images": mean["images"], "psnr": round(mean["psnr"], 3),
                  "ssim": round(mean["ssim"], 4)}
-        bicubic = means.get((dataset, "bicubic", scale))
-        if bicubic is not None:
-            entry["bicubic_psnr"] = round(bicubic["psnr"], 3)
+        baselines = {b: round(means[(dataset, b, value)]["psnr"], 3) for b in BASELINES.get(task, ())
+                     if (dataset, b, value) in means}
+        if task == "upscale":
+            if "bicubic" in baselines:
+                entry["bicubic_psnr"] = baselines["bicubic"]
+        else:
+            entry = {"task": task, **entry, "options": report.get("options", {}), "baselines": baselines}
         table.append(entry)
     return table
 
@@ -55,8 +80,10 @@ def shipped_card(card: dict[str, Any], quality: list[dict[str, Any]], note: str 
     if "initialised_from" in card:
         shipped["initialised_from"] = {**card["initialised_from"], "from": Path(card["initialised_from"]["from"]).name}
     if quality:
-        shipped["quality"] = {"protocol": "srcli bench quality: Y PSNR/SSIM, MATLAB bicubic LR, shave ceil(scale), fp32",
-                              "rows": quality}
+        protocol = ("srcli bench quality: Y PSNR/SSIM, MATLAB bicubic LR, shave ceil(scale), fp32"
+                    if all("task" not in row for row in quality) else
+                    "srcli bench quality --task points/inpaint: RGB PSNR/SSIM, peak 1, whole image, fp32")
+        shipped["quality"] = {"protocol": protocol, "rows": quality}
     if note:
         shipped["note"] = note
     return shipped

@@ -26,6 +26,14 @@ def test_card_summary_names_training_data_validation_and_benchmarks() -> None:
     assert card_summary({}) == ""
 
 
+def test_card_summary_shows_points_rows_with_their_baselines() -> None:
+    rows = [{"task": "points", "dataset": "kodak24", "ratio": 0.2, "psnr": 27.404, "options": {"irregular": True},
+             "baselines": {"cubic": 26.134, "linear": 26.351}},
+            {"task": "inpaint", "dataset": "b100", "drop": 0.8, "psnr": 26.0, "options": {}, "baselines": {}}]
+    assert card_summary({"steps": 10, "quality": {"rows": rows}}).splitlines()[1:] == [
+        "kodak24 points ratio 0.2 irregular: 27.40 dB (cubic 26.13, linear 26.35)", "b100 inpaint drop 0.8: 26.00 dB"]
+
+
 def test_models_table_and_json_show_the_shipped_cards() -> None:
     shipped = sorted(p.stem for p in WEIGHTS_DIR.glob("*.pt"))
     rows = {row["name"]: row for row in json.loads(runner.invoke(app, ["models", "--json"]).stdout)}

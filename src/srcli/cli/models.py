@@ -45,11 +45,9 @@ def card_summary(card: dict[str, Any]) -> str:
     if scores:
         lines.append("validation PSNR " + ", ".join(f"{k} {v:.2f}" for k, v in scores.items()))
     rows = (card.get("quality") or {}).get("rows", [])
-    headline = [row for row in rows if row["scale"] == HEADLINE_SCALE] or rows
-    for row in headline:
-        bicubic = f" (bicubic {row['bicubic_psnr']:.2f})" if "bicubic_psnr" in row else ""
-        lines.append(f"{row['dataset']} x{row['scale']:g}: {row['psnr']:.2f} dB{bicubic}")
-    other_scales = sorted({row["scale"] for row in rows} - {row["scale"] for row in headline})
+    headline = [row for row in rows if row.get("scale", HEADLINE_SCALE) == HEADLINE_SCALE] or rows
+    lines += [quality_line(row) for row in headline]
+    other_scales = sorted({row["scale"] for row in rows if "scale" in row} - {row.get("scale") for row in headline})
     if other_scales:
         lines.append("also x" + ", x".join(f"{s:g}" for s in other_scales) + " (--json)")
     init = card.get("initialised_from")
@@ -57,6 +55,19 @@ def card_summary(card: dict[str, Any]) -> str:
         at_step = f" at step {init['steps']}" if init.get("steps") is not None else ""
         lines.append(f"started from {init.get('model')}{at_step} ({init.get('from')}; the steps above are its own)")
     return "\n".join(lines)
+
+
+def quality_line(row: dict[str, Any]) -> str:
+    """One benchmark row of a card: ``set5 x4: 30.85 dB (bicubic 28.43)`` or, for the points
+    tasks, ``kodak24 points ratio 0.2 irregular: 27.40 dB (cubic 26.13, linear 26.35)``."""
+    if "scale" in row:
+        bicubic = f" (bicubic {row['bicubic_psnr']:.2f})" if "bicubic_psnr" in row else ""
+        return f"{row['dataset']} x{row['scale']:g}: {row['psnr']:.2f} dB{bicubic}"
+    setting = next((f"{key} {row[key]:g}" for key in ("ratio", "drop") if key in row), "")
+    irregular = " irregular" if (row.get("options") or {}).get("irregular") else ""
+    baselines = ", ".join(f"{name} {psnr:.2f}" for name, psnr in (row.get("baselines") or {}).items())
+    return (f"{row['dataset']} {row.get('task', '')} {setting}{irregular}: {row['psnr']:.2f} dB"
+            + (f" ({baselines})" if baselines else ""))
 
 
 @handles_errors

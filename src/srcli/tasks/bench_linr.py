@@ -176,6 +176,8 @@ LINR_TASK = register_bench_task(BenchTask(
     describe_observation=_describe,
     default_settings="sr:4",
     default_methods="linr,classical",
+    protocol="one corrupted observation per image and case, seeded by (seed, dataset, image, case); "
+             "PSNR/SSIM on all colour channels, peak 1, whole image, output clamped to [0, 1], float64",
 ))
 
 

@@ -26,6 +26,8 @@ import torch
 from srcli.errors import UsageError
 from srcli.tasks.bench import BenchContext, BenchTask, Observation, register_bench_task
 
+#: scoring shared by both tasks (report header)
+SCORING = "PSNR/SSIM on all colour channels, peak 1, whole image, output clamped to [0, 1], float64"
 POINT_METHODS = ("nearest", "linear", "cubic", "rbf", "isp")
 INPAINT_METHODS = (*POINT_METHODS, "linr")
 
@@ -141,6 +143,8 @@ POINTS_TASK = register_bench_task(BenchTask(
     default_settings="0.2",
     default_methods="nearest,linear,cubic,rbf",
     describe_observation=lambda obs: {"points": len(obs["points"]), "size": [obs["hw"][1], obs["hw"][0]]},
+    protocol="round(ratio * H * W) samples per image, seeded by (seed, dataset, image, ratio): pixel centres "
+             "(regular) or uniform fractional positions with Keys bicubic values (irregular); " + SCORING,
 ))
 
 INPAINT_TASK = register_bench_task(BenchTask(
@@ -160,4 +164,6 @@ INPAINT_TASK = register_bench_task(BenchTask(
     default_methods="nearest,linear,cubic,rbf",
     describe_observation=lambda obs: {"known": int(obs["known"].sum()),
                                       "size": [obs["known"].shape[1], obs["known"].shape[0]]},
+    protocol="round(drop * H * W) pixels missing at random, seeded by (seed, dataset, image, drop); "
+             "known pixels kept in every output; " + SCORING,
 ))

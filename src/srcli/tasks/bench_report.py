@@ -41,7 +41,8 @@ def gain_table(means: list[dict[str, Any]]) -> dict[str, dict[str, float]] | Non
 def protocol_text(plan: QualityPlan) -> str:
     """One line naming the protocol actually used (goes into the report header)."""
     if plan.task.name != "upscale":
-        return f"task {plan.task.name}, options {plan.options}"
+        described = f"{plan.task.protocol}; " if plan.task.protocol else ""
+        return f"{described}task {plan.task.name}, options {plan.options}"
     o = plan.options
     channels = "Y BT.601 (grey images: grey values), 255 peak" if o["y_channel"] else "all channels, peak 1"
     lr = "MATLAB bicubic LR rounded to 8 bits" if o["quantize"] else "MATLAB bicubic LR, not rounded"
@@ -61,7 +62,7 @@ def quality_report(result: QualityResult, plan: QualityPlan, datasets: list[Data
         summary[f"psnr_gain_over_{plan.task.baseline}"] = result.gains
         summary["dataset_ranking"] = [name for name, _ in result.dataset_ranking(plan.task.baseline)]
     return make_report("bench quality", [*result.rows, *result.means], runtime=runtime, summary=summary,
-                       task=plan.task.name, protocol=protocol_text(plan))
+                       task=plan.task.name, protocol=protocol_text(plan), options=dict(plan.options))
 
 
 def gain_markdown(gains: dict[str, dict[str, float]], baseline: str | None) -> str:

@@ -64,6 +64,8 @@ class BenchTask:
         describe_observation: ``observation -> dict`` of row columns (sizes, ...).
         default_settings: the settings list used when none is given.
         default_methods: the methods compared when none are given.
+        protocol: how observations are made and scored, for the report header (the task's
+            options are appended).
     """
 
     name: str
@@ -81,6 +83,7 @@ class BenchTask:
     describe_observation: Callable[[Observation], dict[str, Any]] = lambda obs: {}
     default_settings: str = ""
     default_methods: str = ""
+    protocol: str = ""
 
 
 _BENCH_TASKS: dict[str, BenchTask] = {}
