@@ -90,7 +90,7 @@ def test_inpaint_rows_match_an_independent_replay(folder):
     assert row["psnr"] == pytest.approx(np_psnr(filled, gt), abs=1e-9)
 
 
-def test_isp_and_linr_methods(folder, tmp_path):
+def test_isp_and_linr_methods(folder, tmp_path, no_shipped_weights):
     from srcli.registry import create, save_checkpoint
 
     with pytest.raises(UsageError, match="isp-points model ships none yet"):

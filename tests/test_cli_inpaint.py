@@ -135,7 +135,6 @@ def test_scale_linr_and_folder_batch(tmp_path):
     ([], "nothing marks the missing pixels"),
     (["--drop", "0.5", "--missing-value", "0"], "--missing-value and --drop conflict"),
     (["--drop", "1.0"], "--drop is the fraction of pixels to drop"),
-    (["--drop", "0.5", "--method", "isp"], "isp-points model ships none yet"),
     (["--drop", "0.5", "--method", "magic"], "unknown method 'magic'"),
     (["--missing-value", "red"], "--missing-value takes one number"),
     (["--invert-mask"], "--invert-mask needs --mask"),
@@ -151,6 +150,12 @@ def test_bad_input_exit_2_without_output(tmp_path, photo, args, fragment):
     assert fragment in result.stderr and "Traceback" not in result.output
     assert not (tmp_path / "o.png").exists()
     assert sorted(p.name for p in tmp_path.iterdir()) == ["photo.png", "small.png"]
+
+
+def test_isp_without_shipped_weights_asks_for_weights(tmp_path, photo, no_shipped_weights):
+    result = invoke("inpaint", photo, "-o", tmp_path / "o.png", "--drop", "0.5", "--method", "isp")
+    assert result.exit_code == 2 and "isp-points model ships none yet" in result.stderr
+    assert "--weights" in result.stderr and not (tmp_path / "o.png").exists()
 
 
 def test_too_few_known_pixels(tmp_path, photo):

@@ -165,7 +165,6 @@ def test_bad_npy_and_points_outside_the_extent(tmp_path):
     (["--extent", "0,0,4"], "--extent takes x0,y0,x1,y1"),
     (["--size", "10by10"], "size must look like WIDTHxHEIGHT"),
     (["--method", "magic"], "unknown method 'magic'"),
-    (["--method", "isp"], "isp-points model ships none yet"),
     (["--method", "linear", "--weights", "w.pt"], "--weights is for --method isp"),
     (["--value-range", "0-100"], "unknown --value-range '0-100'"),
     (["--bit-depth", "12"], "unknown --bit-depth '12'"),
@@ -176,6 +175,16 @@ def test_bad_options_exit_2_before_any_work(tmp_path, photo, args, fragment):
     result = invoke("from-points", pts, "-o", tmp_path / "o.png", *args)
     assert result.exit_code == 2 and fragment in result.stderr, result.output
     assert not (tmp_path / "o.png").exists() and "Traceback" not in result.output
+
+
+def test_isp_without_shipped_weights_asks_for_weights(tmp_path, photo, no_shipped_weights):
+    pts = tmp_path / "p.npy"
+    invoke("sample-points", photo, "--ratio", "0.5", "-o", pts)
+    result = invoke("from-points", pts, "-o", tmp_path / "o.png", "--method", "isp")
+    assert result.exit_code == 2 and "isp-points model ships none yet" in result.stderr and "--weights" in result.stderr
+    assert not (tmp_path / "o.png").exists()
+    auto = invoke("from-points", pts, "-o", tmp_path / "auto.png", "--json")
+    assert auto.exit_code == 0 and json.loads(auto.stdout)["rows"][0]["method"] == "linear"
 
 
 def test_reference_of_another_size_and_isp_with_weights(tmp_path, photo):

@@ -168,7 +168,7 @@ def test_stored_values_round_like_the_file():
     np.testing.assert_allclose(stored_values(x, "uint16", "JPEG"), [[[31 / 255, 1, 0]]], atol=1e-7)
 
 
-def test_option_checks():
+def test_option_checks(no_shipped_weights):
     assert parse_extent("-0.5,-0.5,9.5,4.5") == (-0.5, -0.5, 9.5, 4.5)
     for bad in ("1,2,3", "0,0,a,1", "0,0,0,1", "0,0,inf,1"):
         with pytest.raises(UsageError, match="--extent takes x0,y0,x1,y1"):
@@ -187,6 +187,12 @@ def test_option_checks():
     assert resolve_method("auto", None) == "linear" and resolve_method("auto", "x.pt") == "isp"
     with pytest.raises(UsageError, match="unknown method 'magic'"):
         resolve_method("magic", None)
+
+
+def test_auto_method_is_isp_once_its_weights_ship(no_shipped_weights):
+    assert resolve_method("auto", None) == "linear"
+    (no_shipped_weights / "isp-points.pt").write_bytes(b"")
+    assert resolve_method("auto", None) == "isp" and resolve_method("linear", None) == "linear"
 
 
 def test_sample_points_file_writes_every_format(tmp_path):
