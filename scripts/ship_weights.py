@@ -29,6 +29,8 @@ sys.path.insert(0, str(ROOT / "src"))  # the source tree's srcli, installed or n
 #: row columns that hold a bench task's setting (upscale, points, inpaint)
 SETTING_COLUMNS = ("scale", "ratio", "drop")
 #: methods a learned model's quality is compared with, per bench task
+#: the name a model's rows carry in bench reports, where it differs (``--model isp`` of the points tasks)
+BENCH_METHOD = {"isp-points": "isp"}
 BASELINES = {"upscale": ("bicubic",), "points": ("nearest", "linear", "cubic", "rbf"),
              "inpaint": ("nearest", "linear", "cubic", "rbf")}
 
@@ -54,7 +56,7 @@ def _report_quality(report: dict[str, Any], model: str) -> list[dict[str, Any]]:
     means = {(m["dataset"], m["model"], m[setting]): m for m in mean_rows(rows, setting, ["psnr", "ssim"])}
     table = []
     for (dataset, name, value), mean in sorted(means.items()):
-        if name != model:
+        if name not in (model, BENCH_METHOD.get(model)):
             continue
         entry = {"dataset": dataset, setting: value, "images": mean["images"], "psnr": round(mean["psnr"], 3),
                  "ssim": round(mean["ssim"], 4)}

@@ -105,7 +105,7 @@ def test_ship_script_tables_points_reports_with_classical_baselines(tmp_path: Pa
     spec.loader.exec_module(ship)
     points = {"task": "points", "options": {"irregular": True},
               "rows": [_image_row("kodak24", m, {"ratio": 0.2}, p) for m, p in
-                       (("cubic", 26.0), ("linear", 26.5), ("isp-points", 27.0), ("isp-points", 28.0))]}
+                       (("cubic", 26.0), ("linear", 26.5), ("isp", 27.0), ("isp", 28.0))]}
     upscale = {"task": "upscale", "rows": [_image_row("set5", m, {"scale": 4.0}, p)
                                            for m, p in (("bicubic", 28.0), ("isp-points", 1.0))]}
     (tmp_path / "p.json").write_text(json.dumps(points))

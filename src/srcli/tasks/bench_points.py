@@ -9,8 +9,8 @@
   (:func:`srcli.tasks.inpaint.drop_pixels`, seeded the same way); each method fills them
   (:func:`srcli.tasks.inpaint.inpaint_array`), known pixels kept (the ISP2HRNet protocol).
 
-Methods (``--model``): ``nearest``, ``linear``, ``cubic``, ``rbf``, ``isp`` (needs
-``--weights isp=CKPT`` until weights ship) and, for ``inpaint``, ``linr`` (task option
+Methods (``--model``): ``nearest``, ``linear``, ``cubic``, ``rbf``, ``isp`` (the shipped
+``isp-points`` weights, or ``--weights isp=CKPT``) and, for ``inpaint``, ``linr`` (task option
 ``linr_steps``). Metrics: PSNR and SSIM on all colour channels (alpha dropped), peak 1,
 whole image, float64, output clamped to [0, 1] and not rounded. Baseline: ``linear``.
 """
