@@ -28,9 +28,9 @@ sys.path.insert(0, str(ROOT / "src"))  # the source tree's srcli, installed or n
 
 #: row columns that hold a bench task's setting (upscale, points, inpaint)
 SETTING_COLUMNS = ("scale", "ratio", "drop")
-#: methods a learned model's quality is compared with, per bench task
 #: the name a model's rows carry in bench reports, where it differs (``--model isp`` of the points tasks)
 BENCH_METHOD = {"isp-points": "isp"}
+#: methods a learned model's quality is compared with, per bench task
 BASELINES = {"upscale": ("bicubic",), "points": ("nearest", "linear", "cubic", "rbf"),
              "inpaint": ("nearest", "linear", "cubic", "rbf")}
 
@@ -52,21 +52,23 @@ def _report_quality(report: dict[str, Any], model: str) -> list[dict[str, Any]]:
     rows = [r for r in report["rows"] if r.get("kind") == "image"]
     setting = next((c for c in SETTING_COLUMNS if rows and c in rows[0]), None)
     if setting is None:
-        return []
+        raise SystemExit(f"a {task} report without a {'/'.join(SETTING_COLUMNS)} column cannot go on a card")
+    if task != "upscale" and "options" not in report:
+        raise SystemExit(f"the {task} report names no task options; run srcli bench quality again")
     means = {(m["dataset"], m["model"], m[setting]): m for m in mean_rows(rows, setting, ["psnr", "ssim"])}
     table = []
     for (dataset, name, value), mean in sorted(means.items()):
         if name not in (model, BENCH_METHOD.get(model)):
             continue
         entry = {"dataset": dataset, setting: value, "images": mean["images"], "psnr": round(mean["psnr"], 3),
-                 "ssim": round(mean["ssim"], 4)}
+                 "ssim": round(mean["ssim"], 4), "precision": report.get("precision", "fp32")}
         baselines = {b: round(means[(dataset, b, value)]["psnr"], 3) for b in BASELINES.get(task, ())
                      if (dataset, b, value) in means}
         if task == "upscale":
             if "bicubic" in baselines:
                 entry["bicubic_psnr"] = baselines["bicubic"]
         else:
-            entry = {"task": task, **entry, "options": report.get("options", {}), "baselines": baselines}
+            entry = {"task": task, **entry, "options": report["options"], "baselines": baselines}
         table.append(entry)
     return table
 
@@ -82,10 +84,12 @@ def shipped_card(card: dict[str, Any], quality: list[dict[str, Any]], note: str 
     if "initialised_from" in card:
         shipped["initialised_from"] = {**card["initialised_from"], "from": Path(card["initialised_from"]["from"]).name}
     if quality:
-        protocol = ("srcli bench quality: Y PSNR/SSIM, MATLAB bicubic LR, shave ceil(scale), fp32"
-                    if all("task" not in row for row in quality) else
-                    "srcli bench quality --task points/inpaint: RGB PSNR/SSIM, peak 1, whole image, fp32")
-        shipped["quality"] = {"protocol": protocol, "rows": quality}
+        upscale_rows = sum("task" not in row for row in quality)
+        if 0 < upscale_rows < len(quality):
+            raise SystemExit("upscale and points/inpaint reports go on different models' cards, not one")
+        protocol = ("srcli bench quality: Y PSNR/SSIM, MATLAB bicubic LR, shave ceil(scale)" if upscale_rows else
+                    "srcli bench quality --task points/inpaint: RGB PSNR/SSIM, peak 1, whole image")
+        shipped["quality"] = {"protocol": protocol + "; each row's precision", "rows": quality}
     if note:
         shipped["note"] = note
     return shipped

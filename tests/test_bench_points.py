@@ -69,6 +69,7 @@ def test_points_rows_match_an_independent_replay(folder):
     assert means["linear"]["images"] == 3 and "gain_db" in means["nearest"]
     assert report["task"] == "points" and "irregular" in report["protocol"]
     assert "all colour channels, peak 1" in report["protocol"] and "Keys bicubic" in report["protocol"]
+    assert report["options"] == {"irregular": True}
 
 
 def test_all_pixels_at_ratio_one_give_the_image_back(folder):

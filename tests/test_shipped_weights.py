@@ -103,15 +103,24 @@ def test_ship_script_tables_points_reports_with_classical_baselines(tmp_path: Pa
     spec = importlib.util.spec_from_file_location("ship_weights", ROOT / "scripts" / "ship_weights.py")
     ship = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(ship)
-    points = {"task": "points", "options": {"irregular": True},
+    points = {"task": "points", "precision": "fp32", "options": {"irregular": True},
               "rows": [_image_row("kodak24", m, {"ratio": 0.2}, p) for m, p in
                        (("cubic", 26.0), ("linear", 26.5), ("isp", 27.0), ("isp", 28.0))]}
-    upscale = {"task": "upscale", "rows": [_image_row("set5", m, {"scale": 4.0}, p)
-                                           for m, p in (("bicubic", 28.0), ("isp-points", 1.0))]}
-    (tmp_path / "p.json").write_text(json.dumps(points))
-    (tmp_path / "u.json").write_text(json.dumps(upscale))
+    upscale = {"task": "upscale", "precision": "bf16", "rows": [_image_row("set5", m, {"scale": 4.0}, p)
+                                                               for m, p in (("bicubic", 28.0), ("isp-points", 1.0))]}
+    without_options = {key: value for key, value in points.items() if key != "options"}
+    linr = {"task": "linr", "rows": [_image_row("k", "linr", {"case": "sr:4"}, 1.0)]}
+    for name, report in (("p", points), ("u", upscale), ("old", without_options), ("linr", linr)):
+        (tmp_path / f"{name}.json").write_text(json.dumps(report))
     table = ship.quality_table([tmp_path / "p.json", tmp_path / "u.json"], "isp-points")
     assert table[0] == {"task": "points", "dataset": "kodak24", "ratio": 0.2, "images": 2, "psnr": 27.5, "ssim": 0.5,
-                        "options": {"irregular": True}, "baselines": {"linear": 26.5, "cubic": 26.0}}
-    assert table[1] == {"dataset": "set5", "scale": 4.0, "images": 1, "psnr": 1.0, "ssim": 0.5, "bicubic_psnr": 28.0}
+                        "precision": "fp32", "options": {"irregular": True}, "baselines": {"linear": 26.5, "cubic": 26.0}}
+    assert table[1] == {"dataset": "set5", "scale": 4.0, "images": 1, "psnr": 1.0, "ssim": 0.5, "precision": "bf16",
+                        "bicubic_psnr": 28.0}
     assert "RGB" in ship.shipped_card({}, table[:1], None)["quality"]["protocol"]
+    with pytest.raises(SystemExit, match="different models' cards"):
+        ship.shipped_card({}, table, None)
+    with pytest.raises(SystemExit, match="names no task options"):
+        ship.quality_table([tmp_path / "old.json"], "isp-points")
+    with pytest.raises(SystemExit, match="without a scale/ratio/drop column"):
+        ship.quality_table([tmp_path / "linr.json"], "linr")

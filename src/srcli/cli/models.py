@@ -59,7 +59,7 @@ def card_summary(card: dict[str, Any]) -> str:
 
 def quality_line(row: dict[str, Any]) -> str:
     """One benchmark row of a card: ``set5 x4: 30.85 dB (bicubic 28.43)`` or, for the points
-    tasks, ``kodak24 points ratio 0.2 irregular: 27.40 dB (cubic 26.13, linear 26.35)``."""
+    tasks, ``kodak24 points ratio 0.2 irregular: 27.28 dB (nearest 24.64, linear 26.35, ...)``."""
     if "scale" in row:
         bicubic = f" (bicubic {row['bicubic_psnr']:.2f})" if "bicubic_psnr" in row else ""
         return f"{row['dataset']} x{row['scale']:g}: {row['psnr']:.2f} dB{bicubic}"

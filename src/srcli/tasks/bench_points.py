@@ -143,8 +143,9 @@ POINTS_TASK = register_bench_task(BenchTask(
     default_settings="0.2",
     default_methods="nearest,linear,cubic,rbf",
     describe_observation=lambda obs: {"points": len(obs["points"]), "size": [obs["hw"][1], obs["hw"][0]]},
-    protocol="round(ratio * H * W) samples per image, seeded by (seed, dataset, image, ratio): pixel centres "
-             "(regular) or uniform fractional positions with Keys bicubic values (irregular); " + SCORING,
+    protocol="round(ratio * H * W) samples per image, seeded by (seed, dataset, image, ratio), the first four "
+             "in the corner pixels: pixel centres (regular) or uniform fractional positions with Keys bicubic "
+             "values (irregular); " + SCORING,
 ))
 
 INPAINT_TASK = register_bench_task(BenchTask(
