@@ -76,10 +76,10 @@ def run_once(points: Path, side: int, method: str, threads: int, precision: str,
                                  env={**os.environ, "PYTHONPATH": str(ROOT / "src")})
         _pid, status, usage = os.wait4(child.pid, 0)
         wall = time.perf_counter() - start
-        child.returncode = os.waitstatus_to_exitcode(status)
-        if child.returncode != 0:
+        code = os.waitstatus_to_exitcode(status)
+        if code != 0:
             stderr.seek(0)
-            raise SystemExit(f"{' '.join(command)} failed ({child.returncode}):\n{stderr.read()}")
+            raise SystemExit(f"{' '.join(command)} failed ({code}):\n{stderr.read()}")
     return wall, usage.ru_maxrss / 1024  # KiB on Linux
 
 

@@ -26,13 +26,10 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT / "src"))  # the source tree's srcli, installed or not
 
 
-#: row columns that hold a bench task's setting (upscale, points, inpaint)
+#: settings a card can show (the bench tasks upscale, points, inpaint)
 SETTING_COLUMNS = ("scale", "ratio", "drop")
 #: the name a model's rows carry in bench reports, where it differs (``--model isp`` of the points tasks)
 BENCH_METHOD = {"isp-points": "isp"}
-#: methods a learned model's quality is compared with, per bench task
-BASELINES = {"upscale": ("bicubic",), "points": ("nearest", "linear", "cubic", "rbf"),
-             "inpaint": ("nearest", "linear", "cubic", "rbf")}
 
 
 def quality_table(reports: list[Path], model: str) -> list[dict[str, Any]]:
@@ -47,11 +44,14 @@ def quality_table(reports: list[Path], model: str) -> list[dict[str, Any]]:
 
 def _report_quality(report: dict[str, Any], model: str) -> list[dict[str, Any]]:
     from srcli.tasks.bench_report import mean_rows
+    from srcli.tasks.bench_tasks import get_bench_task
 
     task = report.get("task", "upscale")
+    bench_task = get_bench_task(task)
+    setting = bench_task.setting_name
+    baseline_methods = bench_task.default_methods.split(",")  # the task's classical comparison set
     rows = [r for r in report["rows"] if r.get("kind") == "image"]
-    setting = next((c for c in SETTING_COLUMNS if rows and c in rows[0]), None)
-    if setting is None:
+    if setting not in SETTING_COLUMNS:
         raise SystemExit(f"a {task} report without a {'/'.join(SETTING_COLUMNS)} column cannot go on a card")
     if task != "upscale" and "options" not in report:
         raise SystemExit(f"the {task} report names no task options; run srcli bench quality again")
@@ -62,7 +62,7 @@ def _report_quality(report: dict[str, Any], model: str) -> list[dict[str, Any]]:
             continue
         entry = {"dataset": dataset, setting: value, "images": mean["images"], "psnr": round(mean["psnr"], 3),
                  "ssim": round(mean["ssim"], 4), "precision": report.get("precision", "fp32")}
-        baselines = {b: round(means[(dataset, b, value)]["psnr"], 3) for b in BASELINES.get(task, ())
+        baselines = {b: round(means[(dataset, b, value)]["psnr"], 3) for b in baseline_methods
                      if (dataset, b, value) in means}
         if task == "upscale":
             if "bicubic" in baselines:

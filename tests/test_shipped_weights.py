@@ -83,10 +83,15 @@ def test_shipped_points_model_beats_cubic_on_the_example_photo(name: str) -> Non
     assert isp > cubic + 0.5
 
 
-def test_ship_script_keeps_folder_names_and_adds_quality(tmp_path: Path) -> None:
+def _ship_script():  # noqa: ANN202 (a module loaded from scripts/)
     spec = importlib.util.spec_from_file_location("ship_weights", ROOT / "scripts" / "ship_weights.py")
     ship = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(ship)
+    return ship
+
+
+def test_ship_script_keeps_folder_names_and_adds_quality(tmp_path: Path) -> None:
+    ship = _ship_script()
     card = {"data": ["/work/data/train/wiki", "/x/t91"], "steps": 5,
             "validation": {"data": "/work/data/split/val", "psnr": 30.0}}
     quality = [{"dataset": "set5", "scale": 4.0, "images": 5, "psnr": 30.5, "ssim": 0.86, "bicubic_psnr": 28.4}]
@@ -100,9 +105,7 @@ def _image_row(dataset: str, model: str, setting: dict, psnr: float) -> dict:
 
 
 def test_ship_script_tables_points_reports_with_classical_baselines(tmp_path: Path) -> None:
-    spec = importlib.util.spec_from_file_location("ship_weights", ROOT / "scripts" / "ship_weights.py")
-    ship = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(ship)
+    ship = _ship_script()
     points = {"task": "points", "precision": "fp32", "options": {"irregular": True},
               "rows": [_image_row("kodak24", m, {"ratio": 0.2}, p) for m, p in
                        (("cubic", 26.0), ("linear", 26.5), ("isp", 27.0), ("isp", 28.0))]}
