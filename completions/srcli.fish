@@ -112,6 +112,8 @@ complete -c srcli -n '__srcli_in "fit-linr fit" fit-linr' -l stop -x -a 'fixed b
 complete -c srcli -n '__srcli_in "fit-linr fit" fit-linr' -l noise-sigma -r -d 'Noise level for --stop noise-level on the 0-255 scale (default: estimated from the image).'
 complete -c srcli -n '__srcli_in "fit-linr fit" fit-linr' -l compile -r -d 'auto, on or off: run the SIREN through torch.compile (fused sine layers: bf16 CPU steps about 16% faster; costs about 5 s once, needs a C++ compiler on CPU, else runs uncompiled). auto: bf16 CPU and CUDA fits of at least 128x128 pixels x 512 steps.'
 complete -c srcli -n '__srcli_in "fit-linr fit" fit-linr' -l eval-every -r -d 'Steps between curve points (loss, PSNR).'
+complete -c srcli -n '__srcli_in "fit-linr fit" fit-linr' -l checkpoint -r -d 'Make the fit resumable: keep its state in this file (or in linr-<fingerprint>.pt inside this folder), written every --checkpoint-every steps and on Ctrl-C/SIGTERM. The same command continues from it; once the fit has ended it returns the result at once. A file of another fit is refused.'
+complete -c srcli -n '__srcli_in "fit-linr fit" fit-linr' -l checkpoint-every -r -d 'Steps between writes of the --checkpoint state.'
 complete -c srcli -n '__srcli_in "fit-linr fit" fit-linr' -l reference -r -d 'Clean image of the output\'s size: PSNR along the fit and PSNR/SSIM of the output as stored.'
 complete -c srcli -n '__srcli_in "fit-linr fit" fit-linr' -l save-fit -r -d 'Keep the fitted network (a srcli checkpoint) to render again at any size.'
 complete -c srcli -n '__srcli_in "fit-linr fit" fit-linr' -l format -s f -x -a 'png jpeg webp bmp tiff' -d 'Output encoding: png, jpeg, webp, bmp, tiff (default: the output\'s suffix).'

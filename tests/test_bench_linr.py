@@ -95,7 +95,8 @@ def test_parse_case_bad(text, fragment):
 def test_task_registration():
     task = get_bench_task("linr")
     assert task.setting_name == "case" and task.baseline == "classical" and task.default_settings == "sr:4"
-    assert task.options == {"steps": 0, "fit_seed": 0, "stop": "fixed", "crop": 0, "batch": 0, "compile": "auto"} and task.default_metrics == ("psnr", "ssim")
+    assert task.options == {"steps": 0, "fit_seed": 0, "stop": "fixed", "crop": 0, "batch": 0, "compile": "auto",
+                            "resume_dir": ""} and task.default_metrics == ("psnr", "ssim")
 
 
 def test_library_run_both_methods_match_an_independent_replay(folder):
@@ -103,7 +104,8 @@ def test_library_run_both_methods_match_an_independent_replay(folder):
 
     report, result, plan = bench_quality([str(folder)], models="linr,classical", settings="denoise:20", task="linr",
                                          options={"steps": "2"}, device="cpu", threads=1)
-    assert plan.options == {"steps": 2, "fit_seed": 0, "stop": "fixed", "crop": 0, "batch": 0, "compile": "auto"} and "'steps': 2" in report["protocol"]
+    assert plan.options == {"steps": 2, "fit_seed": 0, "stop": "fixed", "crop": 0, "batch": 0, "compile": "auto",
+                            "resume_dir": ""} and "'steps': 2" in report["protocol"]
     rows = {r["model"]: r for r in result.rows}
     assert set(rows) == {"linr", "classical"} and all(r["case"] == "denoise:20" for r in rows.values())
     assert all(math.isfinite(r["psnr"]) and 0 < r["ssim"] < 1 for r in rows.values())
@@ -185,7 +187,7 @@ def test_irregular_belongs_to_points_only(folder):
     (["--case", "sr:2", "--model", "classical,nope"], "unknown method 'nope' for --task linr; use linr, classical"),
     (["--model", "linr", "--weights", "linr=w.pt"], "--weights does not apply to --task linr"),
     (["--opt", "steps=x"], "option steps takes a int, got 'x'"),
-    (["--opt", "width=8"], "task linr has no option 'width'; its options: batch, compile, crop, fit_seed, steps, stop"),
+    (["--opt", "width=8"], "task linr has no option 'width'; its options: batch, compile, crop, fit_seed, resume_dir, steps, stop"),
     (["--opt", "stop=early"], "--opt stop=early: use fixed or noise-level"),
     (["--metrics", "lr-psnr"], "unknown metric 'lr-psnr' for task linr"),
 ])
@@ -230,3 +232,22 @@ def test_batch_option_replays_fit_linr_batches_in_pointwise_cases_only(folder):
     batched = fit_linr([Observation("denoise", noisy)], out_size=(12, 16), steps=5, seed=0, batch=40, device="cpu")
     assert rows["denoise:30"]["psnr"] == pytest.approx(psnr(batched.image, gt), abs=1e-5)
     assert math.isfinite(rows["deblur:3:1"]["psnr"])  # a blur needs whole images: no batch, no failure
+
+
+def test_resume_dir_keeps_each_fit_and_a_rerun_reuses_them(folder, tmp_path, monkeypatch):
+    import srcli.tasks.linr_loop as fit_module
+
+    states = tmp_path / "states" / "deep"  # created on demand
+    opts = {"steps": "3", "resume_dir": str(states)}
+    _, first, _ = bench_quality([str(folder)], models="linr", settings="denoise:20,deblur:3:1", task="linr",
+                                options=opts, device="cpu", threads=1)
+    assert len(list(states.glob("linr-*.pt"))) == 2  # one state per fit
+    monkeypatch.setattr(fit_module, "full_loss", lambda *a: pytest.fail("a finished fit must not run again"))
+    _, again, _ = bench_quality([str(folder)], models="linr", settings="denoise:20,deblur:3:1", task="linr",
+                                options=opts, device="cpu", threads=1)
+    for a, b in zip(first.rows, again.rows, strict=True):
+        assert (a["case"], a["psnr"], a["ssim"], a["fit_seconds"]) == (b["case"], b["psnr"], b["ssim"], b["fit_seconds"])
+    (tmp_path / "file").write_text("x")
+    with pytest.raises(UsageError, match="not a folder"):
+        bench_quality([str(folder)], models="linr", settings="denoise:20", task="linr",
+                      options={"resume_dir": str(tmp_path / "file")}, device="cpu", threads=1)

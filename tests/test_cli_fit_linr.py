@@ -219,3 +219,34 @@ def test_inpaint_without_mask_names_fit_linr_options(tmp_path, photo):
     result = invoke("fit-linr", photo, *TINY, "--task", "inpaint", "-o", tmp_path / "o.png")
     assert result.exit_code == 2 and "give --mask or --missing-value" in result.stderr
     assert "--drop" not in result.stderr
+
+
+def test_checkpoint_makes_a_rerun_return_the_finished_fit(tmp_path, noisy):
+    state, out = tmp_path / "fit.state", tmp_path / "out.png"
+    first = invoke("fit-linr", noisy, *TINY, "--checkpoint", state, "--checkpoint-every", "1", "-o", out, "--json")
+    assert first.exit_code == 0, first.output
+    assert json.loads(first.stdout)["rows"][0]["checkpoint"] == str(state) and state.is_file()
+    pixels = np.asarray(Image.open(out))
+    again = invoke("fit-linr", noisy, *TINY, "--checkpoint", state, "-o", out, "--overwrite", "--json")
+    assert again.exit_code == 0, again.output
+    assert np.array_equal(np.asarray(Image.open(out)), pixels)
+    row = json.loads(again.stdout)["rows"][0]
+    assert row["seconds"] == json.loads(first.stdout)["rows"][0]["seconds"] and row["reused_state"] is True
+    other = invoke("fit-linr", noisy, *TINY, "--seed", "1", "--checkpoint", state, "-o", tmp_path / "o2.png")
+    assert other.exit_code == 2 and "holds the state of another fit" in other.stderr
+    assert not (tmp_path / "o2.png").exists()
+
+
+@pytest.mark.parametrize("args,message", [
+    (["--checkpoint", "{out}"], "is also an input or output file"),
+    (["--checkpoint", "{noisy}"], "is also an input or output file"),
+    (["--checkpoint", "-"], "needs a file or folder"),
+    (["--checkpoint", "{tmp}/nowhere/x.state"], "does not exist"),
+    (["--checkpoint", "{tmp}/x.state", "--checkpoint-every", "0"], "--checkpoint-every must be at least 1"),
+])
+def test_bad_checkpoint_options(tmp_path, noisy, args, message):
+    out = tmp_path / "out.png"
+    filled = [a.format(out=out, noisy=noisy, tmp=tmp_path) for a in args]
+    result = invoke("fit-linr", noisy, *TINY, *filled, "-o", out)
+    assert result.exit_code == 2 and message in result.stderr and "Traceback" not in result.output
+    assert not out.exists()

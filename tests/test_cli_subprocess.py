@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import signal
 import subprocess
@@ -69,3 +70,29 @@ def test_sigint_mid_batch_leaves_no_partial_file(tmp_path):
         with Image.open(out / name) as im:
             assert np.asarray(im).shape == (960, 960, 3)
     assert b"Traceback" not in stderr
+
+
+def test_sigterm_mid_fit_keeps_a_state_that_the_same_command_continues(tmp_path):
+    noisy, out, state = write_png(tmp_path / "noisy.png", height=24, width=24), tmp_path / "out.png", tmp_path / "s.pt"
+    args = [*SRCLI, "fit-linr", str(noisy), "-o", str(out), "--steps", "2000", "--width", "32", "--depth", "2",
+            "--checkpoint", str(state), "--checkpoint-every", "5", "--device", "cpu", "--precision", "fp32",
+            "--threads", "1", "-q"]
+    proc = subprocess.Popen(args, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    deadline = time.monotonic() + 120
+    while time.monotonic() < deadline and not state.exists():
+        time.sleep(0.02)
+    assert proc.poll() is None, "the fit ended before the signal could be sent"
+    proc.send_signal(signal.SIGTERM)
+    _, stderr = proc.communicate(timeout=60)
+    lines = stderr.decode().strip().splitlines()
+    assert proc.returncode == 130 and len(lines) == 1, stderr.decode()
+    assert lines[0].startswith("srcli: error: interrupted: SIGTERM at step ") and "run the same command to continue" in lines[0]
+    assert not out.exists()  # no output before the fit ends
+    step = int(lines[0].split(" at step ")[1].split()[0])
+    other = [a if a != "2000" else "1999" for a in args]  # another fit: refused, the state kept
+    refused = subprocess.run(other, capture_output=True, timeout=120)
+    assert refused.returncode == 2 and b"state of another fit" in refused.stderr and state.exists()
+    resumed = subprocess.run([*args, "--json"], capture_output=True, timeout=120)
+    assert resumed.returncode == 0, resumed.stderr.decode()
+    row = json.loads(resumed.stdout)["rows"][0]
+    assert row["steps"] == 2000 and row["resumed_at_step"] == step and out.exists()  # continued, not restarted

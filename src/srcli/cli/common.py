@@ -37,8 +37,8 @@ def handles_errors(func: F) -> F:
 
         try:
             code = func(*args, **kwargs)
-        except KeyboardInterrupt:
-            error("interrupted")
+        except KeyboardInterrupt as exc:
+            error(f"interrupted: {exc}" if str(exc) else "interrupted")
             raise typer.Exit(130) from None
         except typer.Exit:
             raise

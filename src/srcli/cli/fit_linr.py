@@ -94,6 +94,8 @@ def fit_command(
     noise_sigma: Annotated[Optional[float], typer.Option("--noise-sigma", help="Noise level for --stop noise-level on the 0-255 scale (default: estimated from the image).", rich_help_panel=FIT)] = None,
     compile_mode: Annotated[str, typer.Option("--compile", help="auto, on or off: run the SIREN through torch.compile (fused sine layers: bf16 CPU steps about 16% faster; costs about 5 s once, needs a C++ compiler on CPU, else runs uncompiled). auto: bf16 CPU and CUDA fits of at least 128x128 pixels x 512 steps.", rich_help_panel=FIT)] = "auto",
     eval_every: Annotated[int, typer.Option("--eval-every", help="Steps between curve points (loss, PSNR).", rich_help_panel=FIT)] = 25,
+    checkpoint: Annotated[Optional[str], typer.Option("--checkpoint", help="Make the fit resumable: keep its state in this file (or in linr-<fingerprint>.pt inside this folder), written every --checkpoint-every steps and on Ctrl-C/SIGTERM. The same command continues from it; once the fit has ended it returns the result at once. A file of another fit is refused.", rich_help_panel=FIT)] = None,
+    checkpoint_every: Annotated[int, typer.Option("--checkpoint-every", help="Steps between writes of the --checkpoint state.", rich_help_panel=FIT)] = 100,
     reference: Annotated[Optional[str], typer.Option("--reference", help="Clean image of the output's size: PSNR along the fit and PSNR/SSIM of the output as stored.", rich_help_panel="Output")] = None,
     save_fit: Annotated[Optional[str], typer.Option("--save-fit", help="Keep the fitted network (a srcli checkpoint) to render again at any size.", rich_help_panel="Output")] = None,
     fmt: Annotated[Optional[str], typer.Option("--format", "-f", help="Output encoding: png, jpeg, webp, bmp, tiff (default: the output's suffix).", rich_help_panel="Output")] = None,
@@ -116,7 +118,7 @@ def fit_command(
 
       srcli fit-linr holes.png --mask holes_mask.png -o filled.png  # inpaint (white = missing)
 
-      srcli fit-linr blurred.png --kernel gauss:25:1.6 -o sharp.png # deblur (4000 steps)
+      srcli fit-linr blurred.png --kernel gauss:25:1.6 -o sharp.png --checkpoint deblur.state  # deblur (4000 steps), resumable
 
       srcli fit-linr --observe sr:low.png --observe denoise:noisy.png --scale 4 -o joint.png --save-fit fit.pt
     """
@@ -138,7 +140,7 @@ def fit_command(
                           seed=seed, stop=stop, noise_sigma=None if noise_sigma is None else noise_sigma / 255.0,
                           reference=reference, save_fit=save_fit, eval_every=eval_every, fmt=fmt, bit_depth=bit_depth,
                           overwrite=overwrite, device=device, precision=precision, threads=threads,
-                          compile_mode=compile_mode)
+                          compile_mode=compile_mode, checkpoint=checkpoint, checkpoint_every=checkpoint_every)
     progress = FitProgress(quiet=quiet)
     try:
         result = fit_linr_files(specs, output, opts, callback=progress)

@@ -17,10 +17,15 @@ noise-level rule, with the noise level estimated from the noisy image, as
 ``srcli fit-linr --stop noise-level`` does; ``--opt crop=N`` fits a random N x N window
 per step, as ``fit-linr --crop``, in every case but ``sr``; ``--opt batch=N`` fits N random
 pixels per step, as ``fit-linr --batch``, in the denoise and inpaint cases; ``--opt
-compile=auto|on|off`` as ``fit-linr --compile``) and ``classical``, the observation itself made into an image: bicubic
+compile=auto|on|off`` as ``fit-linr --compile``; ``--opt resume_dir=DIR`` keeps each
+fit's state in ``DIR`` (``fit-linr --checkpoint DIR``), so the same command run again
+after an interruption continues the unfinished fit and takes finished ones from their
+files) and ``classical``, the observation itself made into an image: bicubic
 upscaling of the LR image, the noisy or blurred image as it is, linear interpolation
 through the known pixels. Metrics: PSNR and SSIM over all colour channels, peak 1 (the
-LINR paper's RGB figures). ``linr`` rows also give the fit's ``steps`` and ``stop_reason``.
+LINR paper's RGB figures). ``linr`` rows also give the fit's ``steps``, ``stop_reason`` and
+``fit_seconds`` (its wall time, summed over the runs of a resumed fit; ``seconds`` is this
+run's).
 """
 
 from __future__ import annotations
@@ -143,8 +148,22 @@ def _restore(obs: Observation, method: str, case: tuple[str, float, float], ctx:
     result = fit_linr([obs["obs"]], out_size=obs["hw"], steps=steps, seed=int(options["fit_seed"]),
                       **_sampling(case[0], options),
                       device=ctx.runtime.device, autocast_dtype=ctx.runtime.autocast_dtype, stop=stop,
-                      compile_mode=str(options["compile"]))
-    return result.image.float().cpu(), {"steps": result.steps, "stop_reason": result.stop_reason}
+                      compile_mode=str(options["compile"]), checkpoint=_resume_dir(options))
+    return result.image.float().cpu(), {"steps": result.steps, "stop_reason": result.stop_reason,
+                                        "fit_seconds": round(result.seconds, 3)}
+
+
+def _resume_dir(options: dict[str, Any]) -> str | None:
+    """The ``resume_dir`` option as a folder (created), or None when not set."""
+    from pathlib import Path
+
+    folder = str(options["resume_dir"]).strip()
+    if not folder:
+        return None
+    if Path(folder).exists() and not Path(folder).is_dir():
+        raise UsageError(f"--opt resume_dir={folder}: not a folder")
+    Path(folder).mkdir(parents=True, exist_ok=True)
+    return folder
 
 
 def _load(name: str, weights: str | None) -> str:
@@ -172,7 +191,7 @@ LINR_TASK = register_bench_task(BenchTask(
     metrics={"psnr": rgb_psnr, "ssim": rgb_ssim},
     default_metrics=("psnr", "ssim"),
     baseline="classical",
-    options={"steps": 0, "fit_seed": 0, "stop": "fixed", "crop": 0, "batch": 0, "compile": "auto"},
+    options={"steps": 0, "fit_seed": 0, "stop": "fixed", "crop": 0, "batch": 0, "compile": "auto", "resume_dir": ""},
     describe_observation=_describe,
     default_settings="sr:4",
     default_methods="linr,classical",

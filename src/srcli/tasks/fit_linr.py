@@ -31,8 +31,6 @@ from typing import Any
 
 import torch
 
-from srcli.device import DeviceError, resolve_compile
-from srcli.errors import UsageError
 from srcli.models.siren import DEFAULT_DEPTH, DEFAULT_WIDTH, Siren, render
 from srcli.tasks.forward_models import (
     Blur,
@@ -44,22 +42,26 @@ from srcli.tasks.forward_models import (
     Mask,
     estimate_noise_sigma,
 )
-from srcli.tasks.linr_loop import FitConfig, FitResult, NonFiniteLoss, run_fit
+from srcli.tasks.linr_config import (
+    DEFAULT_CHECKPOINT_EVERY,
+    DEFAULT_DEBLUR_STEPS,
+    DEFAULT_LR,
+    DEFAULT_STEPS,
+    STOP_RULES,
+    FitError,
+    compile_choice,
+    pixels_per_step,
+    resolve_config,
+)
+from srcli.tasks.linr_loop import FitResult, NonFiniteLoss, run_fit
+from srcli.tasks.linr_state import FitStateError
 from srcli.tasks.linr_terms import DataTerm
 
-__all__ = ["FitError", "FitResult", "Observation", "build_operator", "estimate_noise_sigma", "fit_linr", "load_fit",
-           "render", "save_fit"]
+__all__ = ["DEFAULT_DEBLUR_STEPS", "DEFAULT_STEPS", "STOP_RULES", "FitError", "FitResult", "Observation",
+           "build_operator", "estimate_noise_sigma", "fit_linr", "load_fit", "render", "save_fit"]
 
 TASKS = ("denoise", "sr", "inpaint", "deblur")
-STOP_RULES = ("fixed", "best-reference", "noise-level")
-DEFAULT_STEPS = 500
-DEFAULT_DEBLUR_STEPS = 4000
-DEFAULT_LR = 1e-4
 DEFAULT_JOINT_DENOISE_WEIGHT = 0.1
-
-
-class FitError(UsageError):
-    """Bad observations or settings for a LINR fit (message meant for the user)."""
 
 
 @dataclass
@@ -145,91 +147,13 @@ def _resolve_terms(observations: list[Observation], device: torch.device) -> tup
     return terms, canvases.pop()
 
 
-def _check_reference(reference: torch.Tensor | None, channels: int, out_hw: tuple[int, int],
-                     device: torch.device) -> torch.Tensor | None:
-    if reference is None:
-        return None
-    expected = (1, channels, *out_hw)
-    if not isinstance(reference, torch.Tensor) or tuple(reference.shape) != expected:
-        if isinstance(reference, torch.Tensor) and reference.dim() == 4:
-            got = f"{reference.shape[-1]}x{reference.shape[-2]} with {reference.shape[1]} channel(s)"
-        else:
-            got = f"shape {tuple(reference.shape)}" if isinstance(reference, torch.Tensor) else type(reference).__name__
-        raise FitError(f"the reference is {got}; it must match the output, {out_hw[1]}x{out_hw[0]} with "
-                       f"{channels} channel(s) (set the output size with --size or --scale)")
-    return reference.detach().float().to(device)
-
-
-def _resolve_config(observations: list[Observation], terms: list[DataTerm], canvas_hw: tuple[int, int], device: torch.device,
-                    **opts: Any) -> FitConfig:
-    steps = opts["steps"]
-    if steps is None:
-        steps = DEFAULT_DEBLUR_STEPS if any(o.task == "deblur" for o in observations) else DEFAULT_STEPS
-    if isinstance(steps, bool) or not isinstance(steps, int) or steps < 0:
-        raise FitError(f"steps must be an integer >= 0, got {steps!r}")
-    if not (math.isfinite(opts["lr"]) and opts["lr"] > 0):
-        raise FitError(f"learning rate must be positive, got {opts['lr']!r}")
-    if opts["width"] < 1 or opts["depth"] < 0:
-        raise FitError(f"width must be >= 1 and depth >= 0, got width={opts['width']} depth={opts['depth']}")
-    if opts["eval_every"] < 1:
-        raise FitError(f"eval_every must be at least 1, got {opts['eval_every']}")
-    batch = opts["batch"]
-    if batch is not None:
-        if batch < 1:
-            raise FitError(f"batch must be at least 1 pixel, got {batch}")
-        if not all(t.operator.pointwise and tuple(t.observed.shape[-2:]) == canvas_hw for t in terms):
-            raise FitError("random-pixel batches work for denoise and inpaint only; sr and deblur need the whole image each step")
-    crop = opts["crop"]
-    if crop is not None:
-        if batch is not None:
-            raise FitError("use random pixels (batch) or random crops (crop), not both")
-        if crop < 1:
-            raise FitError(f"crop must be at least 1 pixel, got {crop}")
-        if not all(t.operator.reach is not None and tuple(t.observed.shape[-2:]) == canvas_hw for t in terms):
-            raise FitError("random crops work for denoise, inpaint and deblur (not circular blur); sr needs the whole "
-                           "image each step")
-    out_hw = canvas_hw if opts["out_size"] is None else (int(opts["out_size"][0]), int(opts["out_size"][1]))
-    if min(out_hw) < 1:
-        raise FitError(f"out_size must be positive, got {out_hw}")
-    stop = opts["stop"]
-    if stop not in STOP_RULES:
-        raise FitError(f"unknown stop rule {stop!r}; use one of {', '.join(STOP_RULES)}")
-    reference = _check_reference(opts["reference"], terms[0].observed.shape[1], out_hw, device)
-    if stop == "best-reference" and reference is None:
-        raise FitError("stop='best-reference' needs a reference image")
-    denoise_index = next((i for i, o in enumerate(observations) if o.task == "denoise"), None)
-    sigma = opts["noise_sigma"]
-    if stop == "noise-level":
-        if denoise_index is None:
-            raise FitError("stop='noise-level' needs a denoise observation")
-        sigma = estimate_noise_sigma(terms[denoise_index].observed) if sigma is None else float(sigma)
-        if not (math.isfinite(sigma) and sigma >= 0):
-            raise FitError(f"noise_sigma must be >= 0, got {sigma!r}")
-    compiled = _compile_choice(opts["compile_mode"], device, steps * _pixels_per_step(batch, crop, canvas_hw),
-                               opts["autocast_dtype"] is not None)
-    return FitConfig(steps, float(opts["lr"]), int(opts["width"]), int(opts["depth"]), int(opts["seed"]), batch, crop,
-                   int(opts["eval_every"]), opts["autocast_dtype"], stop, out_hw, reference, sigma, denoise_index,
-                   opts["callback"], compiled)
-
-
-def _pixels_per_step(batch: int | None, crop: int | None, canvas_hw: tuple[int, int]) -> int:
-    """Pixels a step evaluates, about (a crop's window grows at the blur's reach)."""
-    return batch or (crop or 0) ** 2 or math.prod(canvas_hw)
-
-
-def _compile_choice(mode: str, device: torch.device, work: int, autocast: bool) -> bool:
-    try:
-        return resolve_compile(mode, device, work, autocast)
-    except DeviceError as exc:
-        raise FitError(str(exc)) from None
-
-
 def fit_linr(observations: list[Observation], *, out_size: tuple[int, int] | None = None, steps: int | None = None,
              lr: float = DEFAULT_LR, width: int = DEFAULT_WIDTH, depth: int = DEFAULT_DEPTH, seed: int = 0,
              batch: int | None = None, crop: int | None = None, reference: torch.Tensor | None = None, eval_every: int = 25,
              autocast_dtype: torch.dtype | None = None, device: torch.device | str | None = None,
              callback: Callable[[dict[str, Any]], bool | None] | None = None, stop: str = "fixed",
-             noise_sigma: float | None = None, compile_mode: str = "auto") -> FitResult:
+             noise_sigma: float | None = None, compile_mode: str = "auto", checkpoint: str | os.PathLike[str] | None = None,
+             checkpoint_every: int = DEFAULT_CHECKPOINT_EVERY) -> FitResult:
     """Fit a SIREN to one or more observations of an image and render the restored image.
 
     Args:
@@ -257,12 +181,20 @@ def fit_linr(observations: list[Observation], *, out_size: tuple[int, int] | Non
             eager, with a warning, where it cannot build); ``"off"``; ``"auto"``: on for
             CUDA fits and bf16 CPU fits of at least
             :data:`srcli.device.AUTO_COMPILE_WORK` pixel evaluations.
+        checkpoint: a state file (or a folder for ``linr-<fingerprint>.pt`` files) that
+            makes the fit resumable: written every ``checkpoint_every`` steps and on
+            SIGINT/SIGTERM; the same fit continues from it, and once ended returns its
+            result from it (:mod:`srcli.tasks.linr_state`).
+        checkpoint_every: steps between writes of the state file.
 
     Returns:
         A :class:`FitResult`.
 
     Raises:
-        FitError: bad observations or settings, or a fit that diverges in fp32.
+        FitError: bad observations or settings, a state file of another fit, or a fit
+            that diverges in fp32.
+        srcli.tasks.linr_config.FitInterrupted: SIGINT/SIGTERM stopped a fit with a state
+            file (a KeyboardInterrupt; the file is written first).
     """
     if not observations:
         raise FitError("fit_linr needs at least one observation")
@@ -270,21 +202,24 @@ def fit_linr(observations: list[Observation], *, out_size: tuple[int, int] | Non
         raise FitError("observations must be srcli.tasks.fit_linr.Observation objects")
     dev = torch.device(device) if device is not None else observations[0].image.device
     terms, canvas_hw = _resolve_terms(observations, dev)
-    cfg = _resolve_config(observations, terms, canvas_hw, dev, out_size=out_size, steps=steps, lr=lr, width=width,
-                          depth=depth, seed=seed, batch=batch, crop=crop, reference=reference, eval_every=eval_every,
-                          autocast_dtype=autocast_dtype, stop=stop, noise_sigma=noise_sigma, callback=callback,
-                          compile_mode=compile_mode)
+    cfg = resolve_config(observations, terms, canvas_hw, dev, out_size=out_size, steps=steps, lr=lr, width=width,
+                         depth=depth, seed=seed, batch=batch, crop=crop, reference=reference, eval_every=eval_every,
+                         autocast_dtype=autocast_dtype, stop=stop, noise_sigma=noise_sigma, callback=callback,
+                         compile_mode=compile_mode, checkpoint=checkpoint, checkpoint_every=checkpoint_every)
     settings_tasks = [{"task": o.task, "size": list(o.image.shape[-2:]), "weight": t.weight, "operator": t.operator.describe()}
                       for o, t in zip(observations, terms, strict=True)]
     try:
-        result = run_fit(terms, canvas_hw, cfg, dev)
-    except NonFiniteLoss as exc:
-        if cfg.autocast_dtype is None:
-            raise FitError(f"{exc}; lower the learning rate") from None
-        work = cfg.steps * _pixels_per_step(cfg.batch, cfg.crop, canvas_hw)
-        fp32 = dataclasses.replace(cfg, autocast_dtype=None, compiled=_compile_choice(compile_mode, dev, work, False))
-        result = run_fit(terms, canvas_hw, fp32, dev)
-        result.settings["precision_fallback"] = f"{exc} in {cfg.autocast_dtype}; redone in fp32"
+        try:
+            result = run_fit(terms, canvas_hw, cfg, dev)
+        except NonFiniteLoss as exc:
+            if cfg.autocast_dtype is None:
+                raise FitError(f"{exc}; lower the learning rate") from None
+            work = cfg.steps * pixels_per_step(cfg.batch, cfg.crop, canvas_hw)
+            fp32 = dataclasses.replace(cfg, autocast_dtype=None, compiled=compile_choice(compile_mode, dev, work, False))
+            result = run_fit(terms, canvas_hw, fp32, dev)
+            result.settings["precision_fallback"] = f"{exc} in {cfg.autocast_dtype}; redone in fp32"
+    except FitStateError as exc:
+        raise FitError(str(exc)) from None
     result.settings["observations"] = settings_tasks
     return result
 

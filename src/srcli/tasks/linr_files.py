@@ -65,6 +65,8 @@ class FitLinrOptions:
     precision: str = "auto"
     threads: int | None = None
     compile_mode: str = "auto"
+    checkpoint: str | None = None
+    checkpoint_every: int = 100
     extra: dict[str, Any] = field(default_factory=dict)
 
 
@@ -82,6 +84,8 @@ def check_options(opts: FitLinrOptions) -> None:
         raise UsageError(f"--steps must be at least 0, got {opts.steps}")
     if opts.stop == "best-reference" and opts.reference is None:
         raise UsageError("--stop best-reference needs --reference GT")
+    if opts.checkpoint_every < 1:
+        raise UsageError(f"--checkpoint-every must be at least 1, got {opts.checkpoint_every}")
 
 
 def _read_all(specs: list[ObserveSpec], opts: FitLinrOptions) -> tuple[list[Image], Image | None, np.ndarray | None]:
@@ -107,6 +111,22 @@ def _check_output(output: str, inputs: list[str], overwrite: bool, what: str = "
         raise UsageError(f"{what} {output} is one of the inputs; srcli never overwrites an input")
     if path.exists() and not overwrite:
         raise UsageError(f"{what} {output} exists; use --overwrite to replace it")
+
+
+def _check_state_file(checkpoint: str | None, others: list[str]) -> None:
+    """UsageError when ``--checkpoint`` names an input or output file."""
+    from pathlib import Path
+
+    from srcli.io.paths import STDIO
+
+    if checkpoint is None:
+        return
+    if checkpoint == STDIO:
+        raise UsageError("--checkpoint needs a file or folder, not -")
+    state = Path(checkpoint).resolve()
+    for other in others:
+        if other != STDIO and Path(other).resolve() == state:
+            raise UsageError(f"--checkpoint {checkpoint} is also an input or output file; choose another path")
 
 
 def _kernel_file(kernel: str | None) -> str | None:
@@ -150,7 +170,8 @@ def _fit_row(specs: list[ObserveSpec], observations: list[Observation], result: 
             "final_loss": curve[-1]["loss"] if curve else None, "batch": result.settings.get("batch"),
             "crop": result.settings.get("crop"), "pixels_per_step": result.settings.get("pixels_per_step"),
             "compiled": result.settings.get("compiled"),
-            **{k: result.settings[k] for k in ("compile_fallback", "precision_fallback") if k in result.settings},
+            **{k: result.settings[k] for k in ("compile_fallback", "precision_fallback", "resumed_at_step", "reused_state")
+               if k in result.settings},
             "curve": curve}
 
 
@@ -184,6 +205,7 @@ def fit_linr_files(specs: list[ObserveSpec], output: str | None, opts: FitLinrOp
     _check_output(dest, paths, opts.overwrite)
     if opts.save_fit is not None:
         _check_output(opts.save_fit, paths, opts.overwrite, "--save-fit file")
+    _check_state_file(opts.checkpoint, [*paths, dest, *([opts.save_fit] if opts.save_fit else [])])
     runtime = make_runtime(opts.device, opts.precision, opts.threads)
     kernel = parse_blur_kernel(opts.kernel) if opts.kernel is not None else None
     images, mask_image, reference = _read_all(specs, opts)
@@ -199,7 +221,8 @@ def fit_linr_files(specs: list[ObserveSpec], output: str | None, opts: FitLinrOp
     result = fit_linr(observations, out_size=out_size, steps=opts.steps, lr=opts.lr, width=opts.width, depth=opts.depth,
                       seed=opts.seed, batch=opts.batch, crop=opts.crop, reference=_reference_tensor(reference),
                       eval_every=opts.eval_every, autocast_dtype=runtime.autocast_dtype, device=runtime.device,
-                      callback=progress, stop=opts.stop, noise_sigma=opts.noise_sigma, compile_mode=opts.compile_mode)
+                      callback=progress, stop=opts.stop, noise_sigma=opts.noise_sigma, compile_mode=opts.compile_mode,
+                      checkpoint=opts.checkpoint, checkpoint_every=opts.checkpoint_every)
     pixels = np.clip(result.image[0].permute(1, 2, 0).float().cpu().numpy(), 0, 1).astype(np.float32)
     first = images[0]
     depth = BIT_DEPTHS[opts.bit_depth] or first.bit_depth
@@ -210,6 +233,8 @@ def fit_linr_files(specs: list[ObserveSpec], output: str | None, opts: FitLinrOp
     if opts.save_fit is not None:
         save_fit(opts.save_fit, result)
         row["fit"] = opts.save_fit
+    if opts.checkpoint is not None:
+        row["checkpoint"] = opts.checkpoint
     return make_report("fit-linr", [row], runtime=runtime.describe(), summary={k: row.get(k) for k in
                        ("steps", "seconds", "stop_reason", "best_step", "psnr", "ssim")})
 

@@ -2,22 +2,25 @@
 
 :func:`run_fit` takes prepared data terms (:mod:`srcli.tasks.linr_terms`) and resolved
 settings (:class:`FitConfig`, checked by :func:`srcli.tasks.fit_linr.fit_linr`), fits a
-fresh SIREN with Adam and returns a :class:`FitResult`. Each step's loss comes from a
-:class:`_LossPlan`: the whole canvas, the known support, random pixels or a random crop.
+fresh SIREN with Adam (or continues a fit from its state file,
+:mod:`srcli.tasks.linr_state`) and returns a :class:`FitResult`. Each step's loss comes
+from a :class:`_LossPlan`: the whole canvas, the known support, random pixels or a crop.
 """
 
 from __future__ import annotations
 
+import contextlib
 import math
 import time
-from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 
 import torch
 
 from srcli.device import CompiledOrEager, keep_freed_memory
 from srcli.models.siren import Siren, SirenFunction, linr_coords, linr_extent, render
+from srcli.tasks.linr_config import FitConfig, FitInterrupted, FitResult, NonFiniteLoss
+from srcli.tasks.linr_state import FitStore
 from srcli.tasks.linr_terms import (
     DataTerm,
     FlatTerm,
@@ -28,80 +31,14 @@ from srcli.tasks.linr_terms import (
     known_support,
     pixel_loss,
 )
+from srcli.training.checkpointing import StopSignals
 
-
-@dataclass
-class FitResult:
-    """What :func:`fit_linr` returns.
-
-    Attributes:
-        model: the fitted :class:`Siren` (its ``extent`` buffer set), on the fit's device.
-        image: ``(1, C, H, W)`` output rendered at ``out_hw``, clipped to ``[0, 1]``.
-        curve: one dict per evaluation: ``step``, ``loss`` (weighted total), ``mse`` (per
-            observation) and ``psnr`` (dB, RGB, against the reference) when one is given.
-        steps: optimiser steps taken before the returned state.
-        seconds: wall time of the fit.
-        canvas_hw: size the function was fitted on.
-        out_hw: size of ``image``.
-        stop_reason: why the fit ended.
-        best_step: step of the best reference PSNR (None without reference).
-        best_psnr: that PSNR.
-        noise_sigma: noise level used by the ``noise-level`` rule (``[0, 1]`` scale).
-        settings: the resolved settings (for reports and model cards).
-    """
-
-    model: Siren
-    image: torch.Tensor
-    curve: list[dict[str, Any]]
-    steps: int
-    seconds: float
-    canvas_hw: tuple[int, int]
-    out_hw: tuple[int, int]
-    stop_reason: str
-    best_step: int | None = None
-    best_psnr: float | None = None
-    noise_sigma: float | None = None
-    settings: dict[str, Any] = field(default_factory=dict)
-
-    def card(self) -> dict[str, Any]:
-        """JSON-ready model card for :func:`save_fit`."""
-        last = self.curve[-1] if self.curve else {}
-        return {"kind": "linr-fit", **self.settings, "canvas": list(self.canvas_hw), "out_size": list(self.out_hw),
-                "extent": [float(v) for v in self.model.extent.tolist()], "steps_run": self.steps,
-                "seconds": round(self.seconds, 3), "stop_reason": self.stop_reason, "best_step": self.best_step,
-                "best_psnr": self.best_psnr, "noise_sigma": self.noise_sigma, "final_loss": last.get("loss"),
-                "curve": [{k: v for k, v in e.items() if k != "mse"} for e in self.curve]}
+__all__ = ["FitConfig", "FitInterrupted", "FitResult", "NonFiniteLoss", "run_fit"]
 
 
 def _psnr(image: torch.Tensor, reference: torch.Tensor) -> float:
     mse = float((image.double() - reference.double()).square().mean())
     return float("inf") if mse == 0 else 10.0 * math.log10(1.0 / mse)
-
-
-@dataclass
-class FitConfig:
-    """Resolved settings of one fit (see :func:`srcli.tasks.fit_linr.fit_linr`)."""
-
-    steps: int
-    lr: float
-    width: int
-    depth: int
-    seed: int
-    batch: int | None
-    crop: int | None
-    eval_every: int
-    autocast_dtype: torch.dtype | None
-    stop: str
-    out_hw: tuple[int, int]
-    reference: torch.Tensor | None
-    noise_sigma: float | None
-    denoise_index: int | None
-    callback: Callable[[dict[str, Any]], bool | None] | None
-    compiled: bool = False
-
-
-class NonFiniteLoss(RuntimeError):
-    """The loss became NaN or Inf (the caller may retry in fp32)."""
 
 
 class _Tracker:
@@ -199,7 +136,7 @@ class _LossPlan:
 
 
 def run_fit(terms: list[DataTerm], canvas_hw: tuple[int, int], cfg: FitConfig, device: torch.device) -> FitResult:
-    """Fit a fresh SIREN to the data terms.
+    """Fit a fresh SIREN to the data terms, or continue the fit saved in ``cfg.checkpoint``.
 
     Args:
         terms: prepared data terms, on ``device``.
@@ -211,44 +148,100 @@ def run_fit(terms: list[DataTerm], canvas_hw: tuple[int, int], cfg: FitConfig, d
         The :class:`FitResult` (model, image, curve, stop reason, settings).
 
     Raises:
-        NonFiniteLoss: the loss became NaN or Inf.
+        NonFiniteLoss: the loss became NaN or Inf (the state file, if any, is removed).
+        FitInterrupted: SIGINT/SIGTERM during a fit with a state file (written first).
+        srcli.tasks.linr_state.FitStateError: the state file belongs to another fit.
     """
     start = time.perf_counter()
     if device.type == "cpu":
         keep_freed_memory()  # every step allocates the same large activations again
     model = _new_model(terms[0].observed.shape[1], cfg, canvas_hw, device)
-    coords = linr_coords(*canvas_hw, extent=tuple(model.extent.tolist()), device=device)
+    store = cfg.store(terms, canvas_hw)
+    saved = store.load() if store is not None else None
+    if saved is not None and saved["result"] is not None:
+        return _saved_result(saved["result"], model, cfg, canvas_hw, device)
+    try:
+        result = _optimise(terms, canvas_hw, cfg, model, store, saved, start)
+    except NonFiniteLoss:
+        if store is not None:
+            store.discard()
+        raise
+    if store is not None:
+        store.save_result({"model": model.state_dict(), "image": result.image, "curve": result.curve,
+                           "steps": result.steps, "seconds": result.seconds, "stop_reason": result.stop_reason,
+                           "best_step": result.best_step, "best_psnr": result.best_psnr, "settings": result.settings})
+    return result
+
+
+def _saved_result(saved: dict[str, Any], model: Siren, cfg: FitConfig, canvas_hw: tuple[int, int],
+                  device: torch.device) -> FitResult:
+    """The :class:`FitResult` a state file kept when its fit ended."""
+    model.load_state_dict(saved["model"])
+    return FitResult(model.eval(), saved["image"].to(device), saved["curve"], saved["steps"], saved["seconds"],
+                     canvas_hw, cfg.out_hw, saved["stop_reason"], saved["best_step"], saved["best_psnr"],
+                     cfg.noise_sigma, {**saved["settings"], "reused_state": True})
+
+
+def _optimise(terms: list[DataTerm], canvas_hw: tuple[int, int], cfg: FitConfig, model: Siren, store: FitStore | None,
+              saved: dict[str, Any] | None, start: float) -> FitResult:
+    """The steps of :func:`run_fit`, from step 0 or from a saved state."""
+    coords = linr_coords(*canvas_hw, extent=tuple(model.extent.tolist()), device=next(model.parameters()).device)
     optimiser = torch.optim.Adam(model.parameters(), lr=cfg.lr)
     net = CompiledOrEager(model, label="SIREN") if cfg.compiled else model
     plan = _LossPlan.build(terms, canvas_hw, cfg, coords)
     track = _Tracker(cfg, model, coords, canvas_hw, terms)
+    first = 0 if saved is None else _resume(saved, model, optimiser, plan, track)
+    start -= 0.0 if saved is None else float(saved["seconds"])
     reason = f"fixed: {cfg.steps} steps" if cfg.stop != "noise-level" else f"noise-level: not reached in {cfg.steps} steps"
-    for step in range(cfg.steps + 1):
-        final = step == cfg.steps
-        with torch.set_grad_enabled(not final):
-            loss, mses, canvas = plan.loss(model if final else net, cfg, final)  # the no-grad pass: no second graph
-        if not bool(torch.isfinite(loss)):
-            raise NonFiniteLoss(f"the loss became non-finite at step {step}")
-        noise_hit = cfg.stop == "noise-level" and track.noise_reached(None if mses is None else [float(m.detach()) for m in mses])
-        if final or noise_hit or step % cfg.eval_every == 0:
-            stop_asked = track.record(step, loss, mses, canvas)
-            noise_hit = noise_hit or track.noise_reached(track.curve[-1]["mse"])
-            if noise_hit:
-                reason = f"noise-level: data MSE reached sigma^2 at step {step}"
-            elif stop_asked:
-                reason = f"stopped by callback at step {step}"
-            if final or noise_hit or stop_asked:
-                track.image_at(step, canvas)
-                break
-        optimiser.zero_grad(set_to_none=True)
-        loss.backward()
-        optimiser.step()
+    with (StopSignals() if store is not None else contextlib.nullcontext()) as signals:
+        for step in range(first, cfg.steps + 1):
+            interrupted = signals is not None and signals.requested
+            if store is not None and (interrupted or store.due(step, first, cfg.steps)):
+                store.save_progress(step, model, optimiser, plan.generator, track.curve, track.best,
+                                    time.perf_counter() - start)
+                if interrupted:
+                    raise FitInterrupted(f"{signals.requested} at step {step} of {cfg.steps}; the fit's state is in "
+                                         f"{store.path}: run the same command to continue")
+            final = step == cfg.steps
+            with torch.set_grad_enabled(not final):
+                loss, mses, canvas = plan.loss(model if final else net, cfg, final)  # the no-grad pass: no second graph
+            if not bool(torch.isfinite(loss)):
+                raise NonFiniteLoss(f"the loss became non-finite at step {step}")
+            noise_hit = cfg.stop == "noise-level" and track.noise_reached(None if mses is None else [float(m.detach()) for m in mses])
+            if final or noise_hit or step % cfg.eval_every == 0:
+                stop_asked = track.record(step, loss, mses, canvas)
+                noise_hit = noise_hit or track.noise_reached(track.curve[-1]["mse"])
+                if noise_hit:
+                    reason = f"noise-level: data MSE reached sigma^2 at step {step}"
+                elif stop_asked:
+                    reason = f"stopped by callback at step {step}"
+                if final or noise_hit or stop_asked:
+                    track.image_at(step, canvas)
+                    break
+            optimiser.zero_grad(set_to_none=True)
+            loss.backward()
+            optimiser.step()
     result = _finish(track, model, step, reason, time.perf_counter() - start, canvas_hw)
     result.settings["pixels_per_step"] = plan.pixels_per_step(cfg)
+    if first:
+        result.settings["resumed_at_step"] = first
     if isinstance(net, CompiledOrEager) and net.fallback is not None:
         result.settings["compiled"] = False
         result.settings["compile_fallback"] = net.fallback
     return result
+
+
+def _resume(saved: dict[str, Any], model: Siren, optimiser: torch.optim.Optimizer, plan: _LossPlan,
+            track: _Tracker) -> int:
+    """Load a saved state into the fit's objects; returns the step to continue from."""
+    model.load_state_dict(saved["model"])
+    optimiser.load_state_dict(saved["optimiser"])
+    plan.generator.set_state(saved["generator"])
+    track.curve = list(saved["curve"])
+    if saved["best"] is not None:
+        psnr, step, state, image = saved["best"]
+        track.best = (psnr, step, state, image.to(plan.coords.device))
+    return int(saved["step"])
 
 
 def _finish(track: _Tracker, model: Siren, step: int, reason: str, seconds: float, canvas_hw: tuple[int, int]) -> FitResult:
@@ -262,9 +255,7 @@ def _finish(track: _Tracker, model: Siren, step: int, reason: str, seconds: floa
             image, step, reason = track.best[3], best_step, f"best-reference: best PSNR at step {best_step}"
     assert image is not None
     model.eval()
-    settings = {"steps": cfg.steps, "lr": cfg.lr, "width": cfg.width, "depth": cfg.depth, "seed": cfg.seed,
-                "batch": cfg.batch, "crop": cfg.crop, "stop": cfg.stop, "compiled": cfg.compiled, "precision": str(cfg.autocast_dtype or "fp32").replace("torch.", "")}
     return FitResult(model, image, track.curve, step, seconds, canvas_hw, cfg.out_hw, reason, best_step, best_psnr,
-                     cfg.noise_sigma, settings)
+                     cfg.noise_sigma, cfg.describe())
 
 
