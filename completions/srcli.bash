@@ -27,7 +27,7 @@ _srcli() {
       case "$prev" in --precision) vals="auto fp32 bf16 fp16" ;; --device) vals="auto cpu cuda" ;; esac ;;
     "completions") opts="--help -h" ;;
     "fit-linr") opts="--help -h" ;;
-    "fit-linr fit") opts="--output -o --task -t --observe --scale -s --kernel --mask --invert-mask --missing-value --size --steps --lr --width --depth --batch --crop --seed --stop --noise-sigma --compile --eval-every --checkpoint --checkpoint-every --reference --save-fit --format -f --bit-depth --overwrite --device --precision --threads --report --json --quiet -q --help -h"
+    "fit-linr fit") opts="--output -o --task -t --observe --scale -s --kernel --mask --invert-mask --missing-value --size --steps --lr --width --depth --batch --crop --seed --stop --noise-sigma --compile --chunk --eval-every --checkpoint --checkpoint-every --reference --save-fit --format -f --bit-depth --overwrite --device --precision --threads --report --json --quiet -q --help -h"
       case "$prev" in --task|-t) vals="auto denoise sr inpaint deblur" ;; --stop) vals="fixed best-reference noise-level" ;; --format|-f) vals="png jpeg webp bmp tiff" ;; --bit-depth) vals="keep 8 16 32" ;; --device) vals="auto cpu cuda" ;; --precision) vals="auto fp32 bf16 fp16" ;; esac ;;
     "fit-linr render") opts="--output -o --size --scale -s --format -f --bit-depth --overwrite --device --precision --threads --report --json --help -h"
       case "$prev" in --format|-f) vals="png jpeg webp bmp tiff" ;; --bit-depth) vals="8 16 32" ;; --device) vals="auto cpu cuda" ;; --precision) vals="auto fp32 bf16 fp16" ;; esac ;;

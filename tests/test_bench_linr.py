@@ -96,7 +96,7 @@ def test_task_registration():
     task = get_bench_task("linr")
     assert task.setting_name == "case" and task.baseline == "classical" and task.default_settings == "sr:4"
     assert task.options == {"steps": 0, "fit_seed": 0, "stop": "fixed", "crop": 0, "batch": 0, "compile": "auto",
-                            "resume_dir": ""} and task.default_metrics == ("psnr", "ssim")
+                            "chunk": "auto", "resume_dir": ""} and task.default_metrics == ("psnr", "ssim")
 
 
 def test_library_run_both_methods_match_an_independent_replay(folder):
@@ -105,7 +105,7 @@ def test_library_run_both_methods_match_an_independent_replay(folder):
     report, result, plan = bench_quality([str(folder)], models="linr,classical", settings="denoise:20", task="linr",
                                          options={"steps": "2"}, device="cpu", threads=1)
     assert plan.options == {"steps": 2, "fit_seed": 0, "stop": "fixed", "crop": 0, "batch": 0, "compile": "auto",
-                            "resume_dir": ""} and "'steps': 2" in report["protocol"]
+                            "chunk": "auto", "resume_dir": ""} and "'steps': 2" in report["protocol"]
     rows = {r["model"]: r for r in result.rows}
     assert set(rows) == {"linr", "classical"} and all(r["case"] == "denoise:20" for r in rows.values())
     assert all(math.isfinite(r["psnr"]) and 0 < r["ssim"] < 1 for r in rows.values())
@@ -187,7 +187,7 @@ def test_irregular_belongs_to_points_only(folder):
     (["--case", "sr:2", "--model", "classical,nope"], "unknown method 'nope' for --task linr; use linr, classical"),
     (["--model", "linr", "--weights", "linr=w.pt"], "--weights does not apply to --task linr"),
     (["--opt", "steps=x"], "option steps takes a int, got 'x'"),
-    (["--opt", "width=8"], "task linr has no option 'width'; its options: batch, compile, crop, fit_seed, resume_dir, steps, stop"),
+    (["--opt", "width=8"], "task linr has no option 'width'; its options: batch, chunk, compile, crop, fit_seed, resume_dir, steps, stop"),
     (["--opt", "stop=early"], "--opt stop=early: use fixed or noise-level"),
     (["--metrics", "lr-psnr"], "unknown metric 'lr-psnr' for task linr"),
 ])
@@ -251,3 +251,14 @@ def test_resume_dir_keeps_each_fit_and_a_rerun_reuses_them(folder, tmp_path, mon
     with pytest.raises(UsageError, match="not a folder"):
         bench_quality([str(folder)], models="linr", settings="denoise:20", task="linr",
                       options={"resume_dir": str(tmp_path / "file")}, device="cpu", threads=1)
+
+
+def test_chunk_option_reaches_the_fit(folder):
+    _, result, _ = bench_quality([str(folder)], models="linr", settings="denoise:20", task="linr",
+                                 options={"steps": "2", "chunk": "50"}, device="cpu", threads=1)
+    _, one_pass, _ = bench_quality([str(folder)], models="linr", settings="denoise:20", task="linr",
+                                   options={"steps": "2", "chunk": "0"}, device="cpu", threads=1)
+    assert result.rows[0]["psnr"] == pytest.approx(one_pass.rows[0]["psnr"], abs=1e-4)  # rounding apart
+    with pytest.raises(UsageError, match="--opt chunk=lots: use auto, 0"):
+        bench_quality([str(folder)], models="linr", settings="denoise:20", task="linr", options={"chunk": "lots"},
+                      device="cpu", threads=1)

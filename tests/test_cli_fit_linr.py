@@ -250,3 +250,15 @@ def test_bad_checkpoint_options(tmp_path, noisy, args, message):
     result = invoke("fit-linr", noisy, *TINY, *filled, "-o", out)
     assert result.exit_code == 2 and message in result.stderr and "Traceback" not in result.output
     assert not out.exists()
+
+
+@pytest.mark.parametrize("chunk,expected", [("auto", None), ("0", None), ("40", 40)])
+def test_chunk_option(tmp_path, noisy, chunk, expected):
+    result = invoke("fit-linr", noisy, *TINY, "--chunk", chunk, "-o", tmp_path / "out.png", "--json")
+    assert result.exit_code == 0, result.output
+    assert json.loads(result.stdout)["rows"][0]["chunk"] == expected
+
+
+def test_bad_chunk_option(tmp_path, noisy):
+    result = invoke("fit-linr", noisy, *TINY, "--chunk", "-5", "-o", tmp_path / "out.png")
+    assert result.exit_code == 2 and "--chunk takes auto, 0" in result.stderr and not (tmp_path / "out.png").exists()

@@ -218,8 +218,8 @@ def test_non_finite_low_precision_is_redone_in_fp32(monkeypatch) -> None:
 
     real = fit_module.full_loss
 
-    def nan_in_bf16(model, coords, canvas_hw, terms, autocast_dtype):
-        loss, mses, canvas = real(model, coords, canvas_hw, terms, autocast_dtype)
+    def nan_in_bf16(model, coords, canvas_hw, terms, autocast_dtype, chunk=None):
+        loss, mses, canvas = real(model, coords, canvas_hw, terms, autocast_dtype, chunk)
         return (loss * float("nan"), mses, canvas) if autocast_dtype is not None else (loss, mses, canvas)
 
     monkeypatch.setattr(fit_module, "full_loss", nan_in_bf16)
@@ -231,3 +231,37 @@ def test_non_finite_low_precision_is_redone_in_fp32(monkeypatch) -> None:
     monkeypatch.setattr(fit_module, "full_loss", lambda *a: (lambda r: (r[0] * float("nan"), *r[1:]))(real(*a)))
     with pytest.raises(FitError, match="non-finite at step 0"):
         fit_linr([Observation("denoise", noisy)], steps=3, **SMALL)
+
+
+@pytest.mark.parametrize("chunk,expected", [("auto", None), (0, None), (None, None), (5, 5)])
+def test_chunk_setting_resolves(chunk, expected) -> None:
+    result = fit_linr([Observation("denoise", smooth_image(8, 8))], steps=1, chunk=chunk, **SMALL)
+    assert result.settings["chunk"] == expected  # auto: 64 pixels need no chunks
+
+
+@pytest.mark.parametrize("free_coords,expected", [(100_000, 8192), (300_000, None), (10, 8192)])
+def test_auto_chunk_follows_free_memory(monkeypatch, free_coords: int, expected) -> None:
+    """A quarter of the free memory holds ``free_coords`` coordinates' activations; the canvas has 160,000."""
+    import srcli.device
+    from srcli.tasks.linr_config import activation_bytes
+
+    features = SMALL["width"] * (SMALL["depth"] + 1)
+    monkeypatch.setattr(srcli.device, "free_memory_bytes", lambda device: 4 * activation_bytes(free_coords, features, False))
+    result = fit_linr([Observation("denoise", torch.rand(1, 3, 400, 400))], steps=0, **SMALL)
+    assert result.settings["chunk"] == expected
+
+
+@pytest.mark.parametrize("free_coords,expected", [(100_000, 80128), (50_000, 40192), (300_000, None), (10, 8192)])
+def test_auto_chunk_off_the_cpu_takes_the_fewest_equal_chunks(monkeypatch, free_coords: int, expected) -> None:
+    """2 chunks of 80,000 (rounded up to a multiple of 256), 4 of 40,000, one pass, the smallest chunk."""
+    import srcli.device
+    from srcli.tasks.linr_config import _resolve_chunk, activation_bytes
+
+    monkeypatch.setattr(srcli.device, "free_memory_bytes", lambda device: 4 * activation_bytes(free_coords, 48, True))
+    assert _resolve_chunk("auto", torch.device("cuda"), 160_000, 48, True) == expected
+
+
+@pytest.mark.parametrize("chunk", [-1, "many", 2.5, True])
+def test_bad_chunk_is_refused(chunk) -> None:
+    with pytest.raises(FitError, match="chunk must be 'auto', 0"):
+        fit_linr([Observation("denoise", smooth_image(8, 8))], steps=1, chunk=chunk, **SMALL)

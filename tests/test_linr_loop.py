@@ -67,3 +67,15 @@ def test_compiled_fit_follows_the_eager_fit() -> None:
     for a, b in zip(compiled.curve, eager.curve, strict=True):
         assert a["loss"] == pytest.approx(b["loss"], rel=1e-4)
     assert torch.allclose(compiled.image, eager.image, atol=1e-5)
+
+
+@pytest.mark.parametrize("kind,changes", [("denoise", {}), ("inpaint", {}), ("deblur", {}), ("deblur", {"crop": 6}),
+                                          ("denoise", {"batch": 30})])
+def test_chunked_fit_follows_the_one_pass_fit(kind: str, changes: dict) -> None:
+    """Chunks of 7 coordinates (activations recomputed in backward) take the same steps, fp32 rounding apart."""
+    one = run_fit(terms_of(kind), (H, W), config(steps=6, lr=1e-3, **changes), torch.device("cpu"))
+    chunked = run_fit(terms_of(kind), (H, W), config(steps=6, lr=1e-3, chunk=7, **changes), torch.device("cpu"))
+    assert chunked.settings["chunk"] == 7 and one.settings["chunk"] is None
+    torch.testing.assert_close(chunked.image, one.image, rtol=0, atol=1e-5)
+    for a, b in zip(chunked.model.parameters(), one.model.parameters(), strict=True):
+        torch.testing.assert_close(a, b, rtol=1e-4, atol=1e-6)

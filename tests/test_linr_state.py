@@ -151,8 +151,8 @@ def test_sigterm_writes_the_state_and_stops(tmp_path) -> None:
 def test_non_finite_bf16_fit_drops_its_state_and_redoes_in_fp32(tmp_path, monkeypatch) -> None:
     real = fit_module.full_loss
 
-    def nan_in_bf16(model, coords, canvas_hw, terms, autocast_dtype):
-        loss, mses, canvas = real(model, coords, canvas_hw, terms, autocast_dtype)
+    def nan_in_bf16(model, coords, canvas_hw, terms, autocast_dtype, chunk=None):
+        loss, mses, canvas = real(model, coords, canvas_hw, terms, autocast_dtype, chunk)
         return (loss * float("nan"), mses, canvas) if autocast_dtype is not None else (loss, mses, canvas)
 
     monkeypatch.setattr(fit_module, "full_loss", nan_in_bf16)

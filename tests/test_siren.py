@@ -144,3 +144,34 @@ def test_values_to_image_and_render() -> None:
     assert torch.allclose(render(model, (5, 9), chunk=7), out, atol=1e-6)
     with pytest.raises(ValueError, match="positive"):
         render(model, (0, 9))
+
+
+@pytest.mark.parametrize("chunk", [7, 16, 100])
+def test_chunked_evaluation_gives_one_pass_values_and_gradients(chunk: int) -> None:
+    from srcli.models.siren import evaluate
+
+    torch.manual_seed(0)
+    model = Siren(width=16, depth=2)
+    coords = linr_coords(6, 8)  # 48 rows: not a multiple of 7, 16 or of itself at 100
+    target = torch.rand(48, 3)
+    shapes: list[tuple[int, ...]] = []
+
+    def recorded(x: torch.Tensor) -> torch.Tensor:
+        shapes.append(tuple(x.shape))
+        return model(x)
+
+    grads = []
+    for step_chunk in (None, chunk):
+        model.zero_grad()
+        values = evaluate(recorded, coords, None, step_chunk)
+        (values - target).square().mean().backward()
+        grads.append([p.grad.clone() for p in model.parameters()])
+        assert values.shape == (48, 3) and values.dtype == torch.float32
+    for one, chunked in zip(*grads, strict=True):
+        torch.testing.assert_close(chunked, one, rtol=1e-5, atol=1e-7)
+    chunk_shapes = set(shapes[1:])
+    assert chunk_shapes == ({(48, 2)} if chunk >= 48 else {(chunk, 2)})  # the last chunk padded to the same shape
+    if chunk < 48:  # each chunk ran twice: its forward pass, then again inside the backward pass
+        assert len(shapes) - 1 == 2 * math.ceil(48 / chunk)
+    with torch.no_grad():
+        torch.testing.assert_close(evaluate(model, coords, None, chunk), evaluate(model, coords), rtol=0, atol=1e-6)

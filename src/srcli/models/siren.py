@@ -30,6 +30,7 @@ from collections.abc import Callable
 import torch
 import torch.nn.functional as F
 from torch import nn
+from torch.utils.checkpoint import checkpoint
 
 from srcli.registry import register
 
@@ -159,20 +160,40 @@ class Siren(nn.Module):
         return f"omega_0={self.omega_0}, first_omega_0={self.first_omega_0}"
 
 
-def evaluate(model: SirenFunction, coords: torch.Tensor, autocast_dtype: torch.dtype | None = None) -> torch.Tensor:
+def evaluate(model: SirenFunction, coords: torch.Tensor, autocast_dtype: torch.dtype | None = None,
+             chunk: int | None = None) -> torch.Tensor:
     """A SIREN's outputs at ``coords``, with its hidden layers in ``autocast_dtype``.
+
+    With ``chunk``, the SIREN runs on ``chunk`` coordinates at a time (the last chunk
+    padded to the same size, so compiled code sees one shape). When gradients are on, each
+    chunk's activations are dropped after its forward pass and recomputed in the backward
+    pass (activation checkpointing): only one chunk's activations exist at a time, so the
+    memory of a step no longer grows with the image, and on a CPU the elementwise work
+    (sines, casts, their gradients) stays in cache. The values and gradients are those
+    of one pass, up to float rounding; the cost is one more forward pass.
 
     Args:
         model: the SIREN (or a compiled one).
         coords: ``(N, 2)`` coordinates.
         autocast_dtype: e.g. ``torch.bfloat16`` for the hidden layers; None for fp32.
+        chunk: coordinates per pass (>= 1); None: all at once.
 
     Returns:
         ``(N, C)`` float32 values on LINR's ``[-1, 1]`` scale (see :func:`values_to_unit`).
     """
     enabled = autocast_dtype is not None
     with torch.autocast(coords.device.type, dtype=autocast_dtype or torch.bfloat16, enabled=enabled):
-        return model(coords).float()
+        if chunk is None or coords.shape[0] <= chunk:
+            return model(coords).float()
+        parts = list(coords.split(chunk))
+        short = chunk - parts[-1].shape[0]
+        if short:
+            parts[-1] = torch.cat([parts[-1], parts[-1][-1:].expand(short, -1)])
+        if torch.is_grad_enabled():
+            values = [checkpoint(model, part, use_reentrant=False) for part in parts]
+        else:
+            values = [model(part) for part in parts]
+        return torch.cat(values)[: coords.shape[0]].float()
 
 
 def values_to_unit(values: torch.Tensor) -> torch.Tensor:

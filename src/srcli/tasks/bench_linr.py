@@ -17,7 +17,8 @@ noise-level rule, with the noise level estimated from the noisy image, as
 ``srcli fit-linr --stop noise-level`` does; ``--opt crop=N`` fits a random N x N window
 per step, as ``fit-linr --crop``, in every case but ``sr``; ``--opt batch=N`` fits N random
 pixels per step, as ``fit-linr --batch``, in the denoise and inpaint cases; ``--opt
-compile=auto|on|off`` as ``fit-linr --compile``; ``--opt resume_dir=DIR`` keeps each
+compile=auto|on|off`` as ``fit-linr --compile``; ``--opt chunk=auto|0|N`` as ``fit-linr
+--chunk``; ``--opt resume_dir=DIR`` keeps each
 fit's state in ``DIR`` (``fit-linr --checkpoint DIR``), so the same command run again
 after an interruption continues the unfinished fit and takes finished ones from their
 files) and ``classical``, the observation itself made into an image: bicubic
@@ -148,9 +149,19 @@ def _restore(obs: Observation, method: str, case: tuple[str, float, float], ctx:
     result = fit_linr([obs["obs"]], out_size=obs["hw"], steps=steps, seed=int(options["fit_seed"]),
                       **_sampling(case[0], options),
                       device=ctx.runtime.device, autocast_dtype=ctx.runtime.autocast_dtype, stop=stop,
-                      compile_mode=str(options["compile"]), checkpoint=_resume_dir(options))
+                      compile_mode=str(options["compile"]), checkpoint=_resume_dir(options),
+                      chunk=_chunk(options["chunk"]))
     return result.image.float().cpu(), {"steps": result.steps, "stop_reason": result.stop_reason,
                                         "fit_seconds": round(result.seconds, 3)}
+
+
+def _chunk(value: Any) -> int | str:
+    from srcli.tasks.linr_files import parse_chunk
+
+    try:
+        return parse_chunk(str(value))
+    except UsageError:
+        raise UsageError(f"--opt chunk={value}: use auto, 0 (one pass) or a number of coordinates") from None
 
 
 def _resume_dir(options: dict[str, Any]) -> str | None:
@@ -191,7 +202,8 @@ LINR_TASK = register_bench_task(BenchTask(
     metrics={"psnr": rgb_psnr, "ssim": rgb_ssim},
     default_metrics=("psnr", "ssim"),
     baseline="classical",
-    options={"steps": 0, "fit_seed": 0, "stop": "fixed", "crop": 0, "batch": 0, "compile": "auto", "resume_dir": ""},
+    options={"steps": 0, "fit_seed": 0, "stop": "fixed", "crop": 0, "batch": 0, "compile": "auto", "chunk": "auto",
+             "resume_dir": ""},
     describe_observation=_describe,
     default_settings="sr:4",
     default_methods="linr,classical",

@@ -153,7 +153,7 @@ def fit_linr(observations: list[Observation], *, out_size: tuple[int, int] | Non
              autocast_dtype: torch.dtype | None = None, device: torch.device | str | None = None,
              callback: Callable[[dict[str, Any]], bool | None] | None = None, stop: str = "fixed",
              noise_sigma: float | None = None, compile_mode: str = "auto", checkpoint: str | os.PathLike[str] | None = None,
-             checkpoint_every: int = DEFAULT_CHECKPOINT_EVERY) -> FitResult:
+             checkpoint_every: int = DEFAULT_CHECKPOINT_EVERY, chunk: int | str | None = "auto") -> FitResult:
     """Fit a SIREN to one or more observations of an image and render the restored image.
 
     Args:
@@ -186,6 +186,11 @@ def fit_linr(observations: list[Observation], *, out_size: tuple[int, int] | Non
             SIGINT/SIGTERM; the same fit continues from it, and once ended returns its
             result from it (:mod:`srcli.tasks.linr_state`).
         checkpoint_every: steps between writes of the state file.
+        chunk: coordinates per SIREN pass, activations recomputed in the backward pass
+            (:func:`srcli.models.siren.evaluate`), so a step's memory stops growing with
+            the image: ``"auto"`` (one pass while it needs at most a quarter of the free
+            memory, else chunks: 8192 coordinates on a CPU, the fewest that fit on a GPU),
+            0 or None (one pass), or a number.
 
     Returns:
         A :class:`FitResult`.
@@ -205,7 +210,8 @@ def fit_linr(observations: list[Observation], *, out_size: tuple[int, int] | Non
     cfg = resolve_config(observations, terms, canvas_hw, dev, out_size=out_size, steps=steps, lr=lr, width=width,
                          depth=depth, seed=seed, batch=batch, crop=crop, reference=reference, eval_every=eval_every,
                          autocast_dtype=autocast_dtype, stop=stop, noise_sigma=noise_sigma, callback=callback,
-                         compile_mode=compile_mode, checkpoint=checkpoint, checkpoint_every=checkpoint_every)
+                         compile_mode=compile_mode, checkpoint=checkpoint, checkpoint_every=checkpoint_every,
+                         chunk=chunk)
     settings_tasks = [{"task": o.task, "size": list(o.image.shape[-2:]), "weight": t.weight, "operator": t.operator.describe()}
                       for o, t in zip(observations, terms, strict=True)]
     try:

@@ -67,7 +67,18 @@ class FitLinrOptions:
     compile_mode: str = "auto"
     checkpoint: str | None = None
     checkpoint_every: int = 100
+    chunk: int | str = "auto"
     extra: dict[str, Any] = field(default_factory=dict)
+
+
+def parse_chunk(text: str) -> int | str:
+    """``--chunk``: ``"auto"`` or a whole number >= 0 (UsageError otherwise)."""
+    value = text.strip().lower()
+    if value == "auto":
+        return value
+    if not value.isdigit():
+        raise UsageError(f"--chunk takes auto, 0 (one pass) or a number of coordinates, got {text!r}")
+    return int(value)
 
 
 def check_options(opts: FitLinrOptions) -> None:
@@ -169,7 +180,7 @@ def _fit_row(specs: list[ObserveSpec], observations: list[Observation], result: 
             "best_step": result.best_step, "best_psnr": result.best_psnr, "noise_sigma": result.noise_sigma,
             "final_loss": curve[-1]["loss"] if curve else None, "batch": result.settings.get("batch"),
             "crop": result.settings.get("crop"), "pixels_per_step": result.settings.get("pixels_per_step"),
-            "compiled": result.settings.get("compiled"),
+            "compiled": result.settings.get("compiled"), "chunk": result.settings.get("chunk"),
             **{k: result.settings[k] for k in ("compile_fallback", "precision_fallback", "resumed_at_step", "reused_state")
                if k in result.settings},
             "curve": curve}
@@ -222,7 +233,7 @@ def fit_linr_files(specs: list[ObserveSpec], output: str | None, opts: FitLinrOp
                       seed=opts.seed, batch=opts.batch, crop=opts.crop, reference=_reference_tensor(reference),
                       eval_every=opts.eval_every, autocast_dtype=runtime.autocast_dtype, device=runtime.device,
                       callback=progress, stop=opts.stop, noise_sigma=opts.noise_sigma, compile_mode=opts.compile_mode,
-                      checkpoint=opts.checkpoint, checkpoint_every=opts.checkpoint_every)
+                      checkpoint=opts.checkpoint, checkpoint_every=opts.checkpoint_every, chunk=opts.chunk)
     pixels = np.clip(result.image[0].permute(1, 2, 0).float().cpu().numpy(), 0, 1).astype(np.float32)
     first = images[0]
     depth = BIT_DEPTHS[opts.bit_depth] or first.bit_depth

@@ -74,7 +74,8 @@ class _Tracker:
         cfg = self.cfg
         if mses is None:  # mini-batch: evaluate the full data terms
             with torch.no_grad():
-                loss, mses, canvas = full_loss(self.model, self.coords, self.canvas_hw, self.terms, cfg.autocast_dtype)
+                loss, mses, canvas = full_loss(self.model, self.coords, self.canvas_hw, self.terms, cfg.autocast_dtype,
+                                                     cfg.chunk)
         entry: dict[str, Any] = {"step": step, "loss": float(loss.detach()), "mse": [float(m.detach()) for m in mses]}
         if cfg.reference is not None:
             image = self.image_at(step, canvas)
@@ -124,15 +125,16 @@ class _LossPlan:
         """``(loss, per-term MSEs or None for a random batch or crop, canvas or None)``."""
         if cfg.crop and not final:
             window = crop_window(self.canvas_hw, cfg.crop, self.generator)
-            return crop_loss(model, self.coords, self.canvas_hw, self.terms, window, cfg.autocast_dtype), None, None
+            return crop_loss(model, self.coords, self.canvas_hw, self.terms, window, cfg.autocast_dtype,
+                             cfg.chunk), None, None
         if self.flat is None or (final and self.support is None):
-            return full_loss(model, self.coords, self.canvas_hw, self.terms, cfg.autocast_dtype)
+            return full_loss(model, self.coords, self.canvas_hw, self.terms, cfg.autocast_dtype, cfg.chunk)
         if self.support is not None:
             loss, mses = pixel_loss(model, self.coords, self.flat, self.support, cfg.autocast_dtype,
-                                    pixels=self.coords.shape[0])
+                                    pixels=self.coords.shape[0], chunk=cfg.chunk)
             return loss, mses, None
         index = torch.randint(self.coords.shape[0], (cfg.batch,), generator=self.generator, device=self.coords.device)
-        return pixel_loss(model, self.coords, self.flat, index, cfg.autocast_dtype)[0], None, None
+        return pixel_loss(model, self.coords, self.flat, index, cfg.autocast_dtype, chunk=cfg.chunk)[0], None, None
 
 
 def run_fit(terms: list[DataTerm], canvas_hw: tuple[int, int], cfg: FitConfig, device: torch.device) -> FitResult:

@@ -95,7 +95,7 @@ def known_support(terms: list[DataTerm], canvas_hw: tuple[int, int]) -> torch.Te
 
 
 def full_loss(model: SirenFunction, coords: torch.Tensor, canvas_hw: tuple[int, int], terms: list[DataTerm],
-              autocast_dtype: torch.dtype | None) -> tuple[torch.Tensor, list[torch.Tensor], torch.Tensor]:
+              autocast_dtype: torch.dtype | None, chunk: int | None = None) -> tuple[torch.Tensor, list[torch.Tensor], torch.Tensor]:
     """The weighted loss over the whole canvas.
 
     Args:
@@ -104,17 +104,19 @@ def full_loss(model: SirenFunction, coords: torch.Tensor, canvas_hw: tuple[int, 
         canvas_hw: ``(H, W)``.
         terms: the data terms.
         autocast_dtype: precision of the hidden layers (None: fp32).
+        chunk: coordinates per SIREN pass (:func:`srcli.models.siren.evaluate`).
 
     Returns:
         ``(loss, per-term data MSEs, canvas (1, C, H, W))``.
     """
-    canvas = values_to_image(evaluate(model, coords, autocast_dtype), canvas_hw)
+    canvas = values_to_image(evaluate(model, coords, autocast_dtype, chunk), canvas_hw)
     mses = [data_term(t.operator(canvas, tuple(t.observed.shape[-2:])), t.observed, t.mask) for t in terms]
     return sum(t.weight * m for t, m in zip(terms, mses, strict=True)), mses, canvas
 
 
 def pixel_loss(model: SirenFunction, coords: torch.Tensor, flat: list[FlatTerm], index: torch.Tensor,
-               autocast_dtype: torch.dtype | None, *, pixels: int | None = None) -> tuple[torch.Tensor, list[torch.Tensor]]:
+               autocast_dtype: torch.dtype | None, *, pixels: int | None = None,
+               chunk: int | None = None) -> tuple[torch.Tensor, list[torch.Tensor]]:
     """The weighted loss of pointwise terms on the canvas pixels ``index`` only.
 
     A mask acts as it does on the whole canvas (``A x = m x``, weights ``m``), so on the
@@ -129,11 +131,12 @@ def pixel_loss(model: SirenFunction, coords: torch.Tensor, flat: list[FlatTerm],
         pixels: canvas pixel count ``H*W`` when ``index`` holds every pixel that enters the
             loss (the known support): the means are then taken over all elements, the
             exact loss. None: means over the pixels drawn (a random-batch estimate).
+        chunk: coordinates per SIREN pass (:func:`srcli.models.siren.evaluate`).
 
     Returns:
         ``(loss, per-term data MSEs)``.
     """
-    predicted = values_to_unit(evaluate(model, coords[index], autocast_dtype))
+    predicted = values_to_unit(evaluate(model, coords[index], autocast_dtype, chunk))
     share = 1.0 if pixels is None else index.numel() / pixels
     mses = [_masked_term(predicted, t.observed[index], None if t.mask is None else t.mask[index]) * share for t in flat]
     return sum(t.weight * m for t, m in zip(flat, mses, strict=True)), mses
@@ -147,7 +150,7 @@ def crop_window(canvas_hw: tuple[int, int], side: int, generator: torch.Generato
 
 
 def crop_loss(model: SirenFunction, coords: torch.Tensor, canvas_hw: tuple[int, int], terms: list[DataTerm],
-              window: tuple[int, int, int, int], autocast_dtype: torch.dtype | None) -> torch.Tensor:
+              window: tuple[int, int, int, int], autocast_dtype: torch.dtype | None, chunk: int | None = None) -> torch.Tensor:
     """The weighted loss on one window of the observations (operators with a ``reach``).
 
     Args:
@@ -157,6 +160,7 @@ def crop_loss(model: SirenFunction, coords: torch.Tensor, canvas_hw: tuple[int, 
         terms: the data terms.
         window: ``(top, left, height, width)`` on the canvas grid.
         autocast_dtype: precision of the hidden layers (None: fp32).
+        chunk: coordinates per SIREN pass (:func:`srcli.models.siren.evaluate`).
 
     Returns:
         Scalar loss: each data term's mean over the window's elements, weighted and summed
@@ -167,7 +171,7 @@ def crop_loss(model: SirenFunction, coords: torch.Tensor, canvas_hw: tuple[int, 
     rows = slice(max(top - margin, 0), min(top + h + margin, canvas_hw[0]))
     cols = slice(max(left - margin, 0), min(left + w + margin, canvas_hw[1]))
     grid = coords.view(canvas_hw[0], canvas_hw[1], -1)[rows, cols].reshape(-1, coords.shape[1])
-    canvas = values_to_image(evaluate(model, grid, autocast_dtype), (rows.stop - rows.start, cols.stop - cols.start))
+    canvas = values_to_image(evaluate(model, grid, autocast_dtype, chunk), (rows.stop - rows.start, cols.stop - cols.start))
     inner = (..., slice(top - rows.start, top - rows.start + h), slice(left - cols.start, left - cols.start + w))
     outer = (..., slice(top, top + h), slice(left, left + w))
     return sum(t.weight * _masked_term(t.operator.apply_local(canvas)[inner], t.observed[outer],
