@@ -20,7 +20,8 @@ content). Each row runs in a fresh child process; its peak resident memory is th
 (``fit-linr --compile``); compiling is a fixed cost, paid again by every new process (less
 once inductor's cache holds the code). ``--chunks 0 auto`` times each row with the SIREN
 run over all coordinates in one pass (0) and in chunks whose activations are recomputed
-in the backward pass (``fit-linr --chunk``: ``auto`` = 8192 on a CPU, or a number).
+in the backward pass (``fit-linr --chunk``: a number, or ``auto``, which keeps one pass
+while it takes at most a quarter of the free memory).
 
 Usage::
 

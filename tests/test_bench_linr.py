@@ -258,6 +258,7 @@ def test_chunk_option_reaches_the_fit(folder):
                                  options={"steps": "2", "chunk": "50"}, device="cpu", threads=1)
     _, one_pass, _ = bench_quality([str(folder)], models="linr", settings="denoise:20", task="linr",
                                    options={"steps": "2", "chunk": "0"}, device="cpu", threads=1)
+    assert (result.rows[0]["chunk"], one_pass.rows[0]["chunk"]) == (50, None)
     assert result.rows[0]["psnr"] == pytest.approx(one_pass.rows[0]["psnr"], abs=1e-4)  # rounding apart
     with pytest.raises(UsageError, match="--opt chunk=lots: use auto, 0"):
         bench_quality([str(folder)], models="linr", settings="denoise:20", task="linr", options={"chunk": "lots"},

@@ -243,12 +243,14 @@ def test_checkpoint_makes_a_rerun_return_the_finished_fit(tmp_path, noisy):
     (["--checkpoint", "-"], "needs a file or folder"),
     (["--checkpoint", "{tmp}/nowhere/x.state"], "does not exist"),
     (["--checkpoint", "{tmp}/x.state", "--checkpoint-every", "0"], "--checkpoint-every must be at least 1"),
+    (["--checkpoint", "{tmp}/newdir/"], "folder {tmp}/newdir does not exist"),
+    (["--checkpoint", "{tmp}/r.json", "--report", "{tmp}/r.json"], "--checkpoint and --report name the same file"),
 ])
 def test_bad_checkpoint_options(tmp_path, noisy, args, message):
     out = tmp_path / "out.png"
     filled = [a.format(out=out, noisy=noisy, tmp=tmp_path) for a in args]
     result = invoke("fit-linr", noisy, *TINY, *filled, "-o", out)
-    assert result.exit_code == 2 and message in result.stderr and "Traceback" not in result.output
+    assert result.exit_code == 2 and message.format(tmp=tmp_path) in result.stderr and "Traceback" not in result.output
     assert not out.exists()
 
 
@@ -259,6 +261,7 @@ def test_chunk_option(tmp_path, noisy, chunk, expected):
     assert json.loads(result.stdout)["rows"][0]["chunk"] == expected
 
 
-def test_bad_chunk_option(tmp_path, noisy):
-    result = invoke("fit-linr", noisy, *TINY, "--chunk", "-5", "-o", tmp_path / "out.png")
+@pytest.mark.parametrize("chunk", ["-5", "many", "\u00b2", "1.5"])
+def test_bad_chunk_option(tmp_path, noisy, chunk):
+    result = invoke("fit-linr", noisy, *TINY, "--chunk", chunk, "-o", tmp_path / "out.png")
     assert result.exit_code == 2 and "--chunk takes auto, 0" in result.stderr and not (tmp_path / "out.png").exists()

@@ -73,9 +73,16 @@ def test_compiled_fit_follows_the_eager_fit() -> None:
                                           ("denoise", {"batch": 30})])
 def test_chunked_fit_follows_the_one_pass_fit(kind: str, changes: dict) -> None:
     """Chunks of 7 coordinates (activations recomputed in backward) take the same steps, fp32 rounding apart."""
+    from srcli.tasks import linr_terms
+
     one = run_fit(terms_of(kind), (H, W), config(steps=6, lr=1e-3, **changes), torch.device("cpu"))
-    chunked = run_fit(terms_of(kind), (H, W), config(steps=6, lr=1e-3, chunk=7, **changes), torch.device("cpu"))
+    chunks: list[int | None] = []
+    real = linr_terms.evaluate
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(linr_terms, "evaluate", lambda *a: chunks.append(a[3]) or real(*a))
+        chunked = run_fit(terms_of(kind), (H, W), config(steps=6, lr=1e-3, chunk=7, **changes), torch.device("cpu"))
     assert chunked.settings["chunk"] == 7 and one.settings["chunk"] is None
+    assert chunks and set(chunks) == {7}  # every SIREN evaluation of the fit was chunked
     torch.testing.assert_close(chunked.image, one.image, rtol=0, atol=1e-5)
     for a, b in zip(chunked.model.parameters(), one.model.parameters(), strict=True):
         torch.testing.assert_close(a, b, rtol=1e-4, atol=1e-6)

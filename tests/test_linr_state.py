@@ -148,19 +148,76 @@ def test_sigterm_writes_the_state_and_stops(tmp_path) -> None:
     same_fit(resumed, fit_linr(obs, steps=30, eval_every=1, width=16, depth=2))
 
 
-def test_non_finite_bf16_fit_drops_its_state_and_redoes_in_fp32(tmp_path, monkeypatch) -> None:
+def nan_in_bf16_loss(monkeypatch) -> list[str]:
+    """Make every bf16 loss NaN; returns the precisions of the whole-canvas passes run."""
     real = fit_module.full_loss
+    calls: list[str] = []
 
     def nan_in_bf16(model, coords, canvas_hw, terms, autocast_dtype, chunk=None):
+        calls.append("bf16" if autocast_dtype is not None else "fp32")
         loss, mses, canvas = real(model, coords, canvas_hw, terms, autocast_dtype, chunk)
         return (loss * float("nan"), mses, canvas) if autocast_dtype is not None else (loss, mses, canvas)
 
     monkeypatch.setattr(fit_module, "full_loss", nan_in_bf16)
+    return calls
+
+
+def test_fp32_fallback_is_recorded_so_a_rerun_goes_straight_to_it(tmp_path, monkeypatch) -> None:
+    calls = nan_in_bf16_loss(monkeypatch)
     state = tmp_path / "fit.state"
     obs = [Observation("denoise", noisy_image())]
-    result = fit_linr(obs, steps=5, autocast_dtype=torch.bfloat16, checkpoint=state, **SMALL)
-    assert "redone in fp32" in result.settings["precision_fallback"]
-    assert torch.load(state, weights_only=True)["result"]["settings"]["precision"] == "fp32"
+    opts = dict(steps=30, autocast_dtype=torch.bfloat16, checkpoint=state, checkpoint_every=10, **SMALL)
+    with pytest.raises(SystemExit):  # the bf16 fit fails at step 0; the fp32 redo is killed at step 25
+        fit_linr(obs, callback=interrupt_at(25), **opts)
+    saved = torch.load(state, weights_only=True)
+    assert saved["step"] == 20 and "redone in fp32" in saved["fallback"]
+    calls.clear()
+    resumed = fit_linr(obs, **opts)  # the same command: no bf16 attempt, the fp32 fit continues
+    assert "bf16" not in calls and resumed.settings["resumed_at_step"] == 20
+    assert "redone in fp32" in resumed.settings["precision_fallback"] and resumed.settings["precision"] == "fp32"
+    calls.clear()
+    again = fit_linr(obs, **opts)  # ended: returned from the file
+    assert calls == [] and again.settings["reused_state"] and "redone in fp32" in again.settings["precision_fallback"]
+    monkeypatch.undo()
+    same_fit(resumed, fit_linr(obs, steps=30, **SMALL))
+
+
+def test_fit_that_cannot_go_on_removes_its_state(tmp_path, monkeypatch) -> None:
+    real = fit_module.full_loss
+    monkeypatch.setattr(fit_module, "full_loss", lambda *a: (lambda r: (r[0] * float("nan"), *r[1:]))(real(*a)))
+    state = tmp_path / "fit.state"
+    with pytest.raises(FitError, match="non-finite at step 0; lower the learning rate"):
+        fit_linr([Observation("denoise", noisy_image())], steps=5, autocast_dtype=torch.bfloat16, checkpoint=state,
+                 **SMALL)
+    assert not state.exists()
+
+
+def test_callback_stop_keeps_progress_that_the_next_run_continues(tmp_path) -> None:
+    obs = [Observation("denoise", noisy_image())]
+    state = tmp_path / "fit.state"
+    paused = fit_linr(obs, steps=30, checkpoint=state, callback=lambda e: e["step"] == 10, **SMALL)
+    assert paused.steps == 10 and paused.stop_reason == "stopped by callback at step 10"
+    assert torch.load(state, weights_only=True)["step"] == 10
+    resumed = fit_linr(obs, steps=30, checkpoint=state, **SMALL)
+    assert resumed.settings["resumed_at_step"] == 10
+    same_fit(resumed, fit_linr(obs, steps=30, **SMALL))
+
+
+@pytest.mark.parametrize("kwargs,refused", [({}, False), ({"batch": 40}, True)])
+def test_state_from_another_device_type(tmp_path, kwargs: dict, refused: bool) -> None:
+    """A whole-canvas fit continues anywhere; one that samples random pixels only where its generator was."""
+    obs = [Observation("denoise", noisy_image())]
+    state = tmp_path / "fit.state"
+    with pytest.raises(SystemExit):
+        fit_linr(obs, steps=30, checkpoint=state, checkpoint_every=10, callback=interrupt_at(25), **SMALL, **kwargs)
+    saved = torch.load(state, weights_only=True)
+    saved.update(device="cuda", generator=torch.zeros(16, dtype=torch.uint8))  # as a CUDA generator's state
+    torch.save(saved, state)
+    if refused:
+        with pytest.raises(FitError, match="written on cuda; this fit samples random pixels, so continue it there"):
+            fit_linr(obs, steps=30, checkpoint=state, **SMALL, **kwargs)
+    else:
+        same_fit(fit_linr(obs, steps=30, checkpoint=state, **SMALL), fit_linr(obs, steps=30, **SMALL))
 
 
 def test_fingerprint_digests_pixels_kernels_masks_weights_settings_and_reference() -> None:

@@ -26,7 +26,7 @@ def error(message: str) -> None:
 
 
 def handles_errors(func: F) -> F:
-    """Turn user errors into ``srcli: error: ...`` + exit 2, Ctrl-C into exit 130.
+    """Turn user errors into ``srcli: error: ...`` + exit 2, Ctrl-C into exit 130 (SIGTERM into 143 where caught).
 
     Set ``SRCLI_DEBUG=1`` to see the traceback of an unexpected error.
     """
@@ -37,9 +37,9 @@ def handles_errors(func: F) -> F:
 
         try:
             code = func(*args, **kwargs)
-        except KeyboardInterrupt as exc:
+        except KeyboardInterrupt as exc:  # Ctrl-C, or a stop that says where it left its state
             error(f"interrupted: {exc}" if str(exc) else "interrupted")
-            raise typer.Exit(130) from None
+            raise typer.Exit(getattr(exc, "exit_code", 130)) from None
         except typer.Exit:
             raise
         except Exception as exc:

@@ -95,7 +95,7 @@ def fit_command(
     compile_mode: Annotated[str, typer.Option("--compile", help="auto, on or off: run the SIREN through torch.compile (fused sine layers: bf16 CPU steps about 16% faster; costs about 5 s once, needs a C++ compiler on CPU, else runs uncompiled). auto: bf16 CPU and CUDA fits of at least 128x128 pixels x 512 steps.", rich_help_panel=FIT)] = "auto",
     chunk: Annotated[str, typer.Option("--chunk", help="Coordinates per SIREN pass; each chunk's activations are recomputed in the backward pass, so a step's memory stops growing with the image (768x512 bf16 deblur step: 5.3 GB in one pass, 1.3 GB in chunks of 8192, 6% slower). auto: one pass while it takes at most a quarter of the free memory, else chunks of 8192 on a CPU (cache-sized) and the fewest that fit on a GPU; 0: one pass.", rich_help_panel=FIT)] = "auto",
     eval_every: Annotated[int, typer.Option("--eval-every", help="Steps between curve points (loss, PSNR).", rich_help_panel=FIT)] = 25,
-    checkpoint: Annotated[Optional[str], typer.Option("--checkpoint", help="Make the fit resumable: keep its state in this file (or in linr-<fingerprint>.pt inside this folder), written every --checkpoint-every steps and on Ctrl-C/SIGTERM. The same command continues from it; once the fit has ended it returns the result at once. A file of another fit is refused.", rich_help_panel=FIT)] = None,
+    checkpoint: Annotated[Optional[str], typer.Option("--checkpoint", help="Make the fit resumable: keep its state in this file (or in linr-<fingerprint>.pt inside this existing folder), written every --checkpoint-every steps and on Ctrl-C/SIGTERM. The same command continues from it; once the fit has ended it returns the result at once. A file of another fit is refused.", rich_help_panel=FIT)] = None,
     checkpoint_every: Annotated[int, typer.Option("--checkpoint-every", help="Steps between writes of the --checkpoint state.", rich_help_panel=FIT)] = 100,
     reference: Annotated[Optional[str], typer.Option("--reference", help="Clean image of the output's size: PSNR along the fit and PSNR/SSIM of the output as stored.", rich_help_panel="Output")] = None,
     save_fit: Annotated[Optional[str], typer.Option("--save-fit", help="Keep the fitted network (a srcli checkpoint) to render again at any size.", rich_help_panel="Output")] = None,
@@ -123,6 +123,8 @@ def fit_command(
 
       srcli fit-linr --observe sr:low.png --observe denoise:noisy.png --scale 4 -o joint.png --save-fit fit.pt
     """
+    from pathlib import Path
+
     from srcli.errors import UsageError
     from srcli.io.reports import check_report_path
     from srcli.tasks.linr_files import FitLinrOptions, fit_linr_files, parse_chunk
@@ -130,6 +132,8 @@ def fit_command(
 
     if report:
         check_report_path(report)
+        if checkpoint is not None and Path(report).resolve() == Path(checkpoint).resolve():
+            raise UsageError("--checkpoint and --report name the same file; choose another path for one of them")
     if as_json and output == "-":
         error("--json and -o - both use stdout; write the image to a file or use --report")
         return 2

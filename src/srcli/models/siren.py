@@ -190,7 +190,7 @@ def evaluate(model: SirenFunction, coords: torch.Tensor, autocast_dtype: torch.d
         if short:
             parts[-1] = torch.cat([parts[-1], parts[-1][-1:].expand(short, -1)])
         if torch.is_grad_enabled():
-            values = [checkpoint(model, part, use_reentrant=False) for part in parts]
+            values = [checkpoint(model, part, use_reentrant=False, preserve_rng_state=False) for part in parts]
         else:
             values = [model(part) for part in parts]
         return torch.cat(values)[: coords.shape[0]].float()

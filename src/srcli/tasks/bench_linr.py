@@ -24,9 +24,9 @@ after an interruption continues the unfinished fit and takes finished ones from 
 files) and ``classical``, the observation itself made into an image: bicubic
 upscaling of the LR image, the noisy or blurred image as it is, linear interpolation
 through the known pixels. Metrics: PSNR and SSIM over all colour channels, peak 1 (the
-LINR paper's RGB figures). ``linr`` rows also give the fit's ``steps``, ``stop_reason`` and
-``fit_seconds`` (its wall time, summed over the runs of a resumed fit; ``seconds`` is this
-run's).
+LINR paper's RGB figures). ``linr`` rows also give the fit's ``steps``, ``stop_reason``,
+``chunk`` and ``fit_seconds`` (its wall time, summed over the runs of a resumed fit;
+``seconds`` is this run's).
 """
 
 from __future__ import annotations
@@ -152,7 +152,7 @@ def _restore(obs: Observation, method: str, case: tuple[str, float, float], ctx:
                       compile_mode=str(options["compile"]), checkpoint=_resume_dir(options),
                       chunk=_chunk(options["chunk"]))
     return result.image.float().cpu(), {"steps": result.steps, "stop_reason": result.stop_reason,
-                                        "fit_seconds": round(result.seconds, 3)}
+                                        "fit_seconds": round(result.seconds, 3), "chunk": result.settings["chunk"]}
 
 
 def _chunk(value: Any) -> int | str:

@@ -53,7 +53,7 @@ from srcli.tasks.linr_config import (
     pixels_per_step,
     resolve_config,
 )
-from srcli.tasks.linr_loop import FitResult, NonFiniteLoss, run_fit
+from srcli.tasks.linr_loop import FitConfig, FitResult, NonFiniteLoss, run_fit
 from srcli.tasks.linr_state import FitStateError
 from srcli.tasks.linr_terms import DataTerm
 
@@ -215,18 +215,41 @@ def fit_linr(observations: list[Observation], *, out_size: tuple[int, int] | Non
     settings_tasks = [{"task": o.task, "size": list(o.image.shape[-2:]), "weight": t.weight, "operator": t.operator.describe()}
                       for o, t in zip(observations, terms, strict=True)]
     try:
-        try:
-            result = run_fit(terms, canvas_hw, cfg, dev)
-        except NonFiniteLoss as exc:
-            if cfg.autocast_dtype is None:
-                raise FitError(f"{exc}; lower the learning rate") from None
-            work = cfg.steps * pixels_per_step(cfg.batch, cfg.crop, canvas_hw)
-            fp32 = dataclasses.replace(cfg, autocast_dtype=None, compiled=compile_choice(compile_mode, dev, work, False))
-            result = run_fit(terms, canvas_hw, fp32, dev)
-            result.settings["precision_fallback"] = f"{exc} in {cfg.autocast_dtype}; redone in fp32"
+        result = _fit_with_fallback(terms, canvas_hw, cfg, dev, compile_mode)
     except FitStateError as exc:
         raise FitError(str(exc)) from None
     result.settings["observations"] = settings_tasks
+    return result
+
+
+def _fit_with_fallback(terms: list[DataTerm], canvas_hw: tuple[int, int], cfg: FitConfig, device: torch.device,
+                       compile_mode: str) -> FitResult:
+    """:func:`run_fit`, redone in fp32 when a low-precision loss turns non-finite.
+
+    With a state file, the fall back is recorded in it, so a rerun goes straight to (or
+    continues) the fp32 fit; a fit that cannot go on removes its file.
+    """
+    store = cfg.store(terms, canvas_hw)
+    saved = store.load() if store is not None else None
+    fallback = store.fallback if store is not None else None
+    try:
+        if fallback is None:
+            try:
+                return run_fit(terms, canvas_hw, cfg, device, store, saved)
+            except NonFiniteLoss as exc:
+                if cfg.autocast_dtype is None:
+                    raise
+                fallback, saved = f"{exc} in {cfg.autocast_dtype}; redone in fp32", None
+                if store is not None:
+                    store.mark_fallback(fallback)
+        work = cfg.steps * pixels_per_step(cfg.batch, cfg.crop, canvas_hw)
+        fp32 = dataclasses.replace(cfg, autocast_dtype=None, compiled=compile_choice(compile_mode, device, work, False))
+        result = run_fit(terms, canvas_hw, fp32, device, store, saved)
+    except NonFiniteLoss as exc:
+        if store is not None:
+            store.discard()
+        raise FitError(f"{exc}; lower the learning rate") from None
+    result.settings["precision_fallback"] = fallback
     return result
 
 

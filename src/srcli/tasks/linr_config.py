@@ -118,7 +118,8 @@ class FitConfig:
         if self.checkpoint is None:
             return None
         numbers = {k: v for k, v in self.describe().items() if k not in ("compiled", "chunk")}  # rounding only
-        numbers.update(eval_every=self.eval_every, out_hw=list(self.out_hw), noise_sigma=self.noise_sigma)
+        numbers.update(eval_every=self.eval_every, out_hw=list(self.out_hw),
+                       noise_sigma=self.noise_sigma if self.stop == "noise-level" else None)
         return FitStore(self.checkpoint, self.checkpoint_every, terms, canvas_hw, numbers, self.reference)
 
 
@@ -127,7 +128,17 @@ class NonFiniteLoss(RuntimeError):
 
 
 class FitInterrupted(KeyboardInterrupt):
-    """SIGINT or SIGTERM stopped a fit that keeps a state file; the message says where and how to continue."""
+    """SIGINT or SIGTERM stopped a fit that keeps a state file; the message says where and how to continue.
+
+    Attributes:
+        exit_code: ``128 +`` the signal's number (130 for SIGINT, 143 for SIGTERM).
+    """
+
+    def __init__(self, signal_name: str, message: str) -> None:
+        import signal
+
+        super().__init__(message)
+        self.exit_code = 128 + int(signal.Signals[signal_name])
 
 
 def _check_reference(reference: torch.Tensor | None, channels: int, out_hw: tuple[int, int],
@@ -244,10 +255,14 @@ def _check_checkpoint(checkpoint: str | os.PathLike[str] | None, every: int) -> 
         return None, every
     if isinstance(every, bool) or not isinstance(every, int) or every < 1:
         raise FitError(f"checkpoint_every must be an integer >= 1, got {every!r}")
-    path = Path(checkpoint)
-    if not path.is_dir() and not path.parent.is_dir():
-        raise FitError(f"cannot keep the fit state in {path}: folder {path.parent} does not exist")
-    return os.fspath(path), every
+    text = os.fspath(checkpoint)
+    path = Path(text)
+    folder = path if path.is_dir() or text.endswith(("/", os.sep)) else path.parent
+    if not folder.is_dir():
+        raise FitError(f"cannot keep the fit state in {text}: folder {folder} does not exist")
+    if not os.access(folder, os.W_OK | os.X_OK) or (path.exists() and not path.is_dir() and not os.access(path, os.W_OK)):
+        raise FitError(f"cannot keep the fit state in {text}: not writable")
+    return text, every
 
 
 def pixels_per_step(batch: int | None, crop: int | None, canvas_hw: tuple[int, int]) -> int:

@@ -76,7 +76,7 @@ def parse_chunk(text: str) -> int | str:
     value = text.strip().lower()
     if value == "auto":
         return value
-    if not value.isdigit():
+    if not (value.isascii() and value.isdecimal()):
         raise UsageError(f"--chunk takes auto, 0 (one pass) or a number of coordinates, got {text!r}")
     return int(value)
 

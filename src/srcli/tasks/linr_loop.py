@@ -20,7 +20,7 @@ import torch
 from srcli.device import CompiledOrEager, keep_freed_memory
 from srcli.models.siren import Siren, SirenFunction, linr_coords, linr_extent, render
 from srcli.tasks.linr_config import FitConfig, FitInterrupted, FitResult, NonFiniteLoss
-from srcli.tasks.linr_state import FitStore
+from srcli.tasks.linr_state import FitStateError, FitStore
 from srcli.tasks.linr_terms import (
     DataTerm,
     FlatTerm,
@@ -137,38 +137,36 @@ class _LossPlan:
         return pixel_loss(model, self.coords, self.flat, index, cfg.autocast_dtype, chunk=cfg.chunk)[0], None, None
 
 
-def run_fit(terms: list[DataTerm], canvas_hw: tuple[int, int], cfg: FitConfig, device: torch.device) -> FitResult:
-    """Fit a fresh SIREN to the data terms, or continue the fit saved in ``cfg.checkpoint``.
+def run_fit(terms: list[DataTerm], canvas_hw: tuple[int, int], cfg: FitConfig, device: torch.device,
+            store: FitStore | None = None, saved: dict[str, Any] | None = None) -> FitResult:
+    """Fit a fresh SIREN to the data terms, or continue the fit of a saved state.
 
     Args:
         terms: prepared data terms, on ``device``.
         canvas_hw: ``(H, W)`` of the canvas they share.
         cfg: resolved settings.
         device: where to fit.
+        store: the fit's state file (:mod:`srcli.tasks.linr_state`), or None.
+        saved: what ``store.load()`` returned: progress to continue from, or an ended
+            fit's result to return.
 
     Returns:
         The :class:`FitResult` (model, image, curve, stop reason, settings).
 
     Raises:
-        NonFiniteLoss: the loss became NaN or Inf (the state file, if any, is removed).
+        NonFiniteLoss: the loss became NaN or Inf.
         FitInterrupted: SIGINT/SIGTERM during a fit with a state file (written first).
-        srcli.tasks.linr_state.FitStateError: the state file belongs to another fit.
+        srcli.tasks.linr_state.FitStateError: a state that cannot be continued here.
     """
     start = time.perf_counter()
     if device.type == "cpu":
         keep_freed_memory()  # every step allocates the same large activations again
     model = _new_model(terms[0].observed.shape[1], cfg, canvas_hw, device)
-    store = cfg.store(terms, canvas_hw)
-    saved = store.load() if store is not None else None
     if saved is not None and saved["result"] is not None:
         return _saved_result(saved["result"], model, cfg, canvas_hw, device)
-    try:
-        result = _optimise(terms, canvas_hw, cfg, model, store, saved, start)
-    except NonFiniteLoss:
-        if store is not None:
-            store.discard()
-        raise
-    if store is not None:
+    progress = saved if saved is not None and saved["step"] is not None else None
+    result, ended = _optimise(terms, canvas_hw, cfg, model, store, progress, start)
+    if store is not None and ended:
         store.save_result({"model": model.state_dict(), "image": result.image, "curve": result.curve,
                            "steps": result.steps, "seconds": result.seconds, "stop_reason": result.stop_reason,
                            "best_step": result.best_step, "best_psnr": result.best_psnr, "settings": result.settings})
@@ -185,16 +183,22 @@ def _saved_result(saved: dict[str, Any], model: Siren, cfg: FitConfig, canvas_hw
 
 
 def _optimise(terms: list[DataTerm], canvas_hw: tuple[int, int], cfg: FitConfig, model: Siren, store: FitStore | None,
-              saved: dict[str, Any] | None, start: float) -> FitResult:
-    """The steps of :func:`run_fit`, from step 0 or from a saved state."""
+              saved: dict[str, Any] | None, start: float) -> tuple[FitResult, bool]:
+    """The steps of :func:`run_fit`, from step 0 or from a saved state.
+
+    Returns:
+        The result and whether the fit ended (False when the callback stopped it: its
+        state is then saved as progress, for the next run to continue).
+    """
     coords = linr_coords(*canvas_hw, extent=tuple(model.extent.tolist()), device=next(model.parameters()).device)
     optimiser = torch.optim.Adam(model.parameters(), lr=cfg.lr)
     net = CompiledOrEager(model, label="SIREN") if cfg.compiled else model
     plan = _LossPlan.build(terms, canvas_hw, cfg, coords)
     track = _Tracker(cfg, model, coords, canvas_hw, terms)
-    first = 0 if saved is None else _resume(saved, model, optimiser, plan, track)
+    first = 0 if saved is None else _resume(saved, model, optimiser, plan, track, cfg)
     start -= 0.0 if saved is None else float(saved["seconds"])
     reason = f"fixed: {cfg.steps} steps" if cfg.stop != "noise-level" else f"noise-level: not reached in {cfg.steps} steps"
+    stop_asked = final = noise_hit = False
     with (StopSignals() if store is not None else contextlib.nullcontext()) as signals:
         for step in range(first, cfg.steps + 1):
             interrupted = signals is not None and signals.requested
@@ -202,8 +206,8 @@ def _optimise(terms: list[DataTerm], canvas_hw: tuple[int, int], cfg: FitConfig,
                 store.save_progress(step, model, optimiser, plan.generator, track.curve, track.best,
                                     time.perf_counter() - start)
                 if interrupted:
-                    raise FitInterrupted(f"{signals.requested} at step {step} of {cfg.steps}; the fit's state is in "
-                                         f"{store.path}: run the same command to continue")
+                    raise FitInterrupted(signals.requested, f"{signals.requested} at step {step} of {cfg.steps}; the "
+                                         f"fit's state is in {store.path}: run the same command to continue")
             final = step == cfg.steps
             with torch.set_grad_enabled(not final):
                 loss, mses, canvas = plan.loss(model if final else net, cfg, final)  # the no-grad pass: no second graph
@@ -223,6 +227,10 @@ def _optimise(terms: list[DataTerm], canvas_hw: tuple[int, int], cfg: FitConfig,
             optimiser.zero_grad(set_to_none=True)
             loss.backward()
             optimiser.step()
+    paused = stop_asked and not (final or noise_hit)  # the callback stopped a fit that had not ended
+    if store is not None and paused:  # progress, without this step's entry (a rerun records it again)
+        store.save_progress(step, model, optimiser, plan.generator, track.curve[:-1], track.best,
+                            time.perf_counter() - start)
     result = _finish(track, model, step, reason, time.perf_counter() - start, canvas_hw)
     result.settings["pixels_per_step"] = plan.pixels_per_step(cfg)
     if first:
@@ -230,15 +238,24 @@ def _optimise(terms: list[DataTerm], canvas_hw: tuple[int, int], cfg: FitConfig,
     if isinstance(net, CompiledOrEager) and net.fallback is not None:
         result.settings["compiled"] = False
         result.settings["compile_fallback"] = net.fallback
-    return result
+    return result, not paused
 
 
 def _resume(saved: dict[str, Any], model: Siren, optimiser: torch.optim.Optimizer, plan: _LossPlan,
-            track: _Tracker) -> int:
-    """Load a saved state into the fit's objects; returns the step to continue from."""
+            track: _Tracker, cfg: FitConfig) -> int:
+    """Load a saved state into the fit's objects; returns the step to continue from.
+
+    Raises:
+        FitStateError: a fit that samples pixels or windows, saved on another device type.
+    """
+    here = plan.generator.device.type
+    if saved["device"] == here:
+        plan.generator.set_state(saved["generator"])
+    elif cfg.batch or cfg.crop:  # its random draws cannot be continued from another device's generator
+        raise FitStateError(f"the fit state was written on {saved['device']}; this fit samples random "
+                            f"{'pixels' if cfg.batch else 'windows'}, so continue it there (here: {here})")
     model.load_state_dict(saved["model"])
     optimiser.load_state_dict(saved["optimiser"])
-    plan.generator.set_state(saved["generator"])
     track.curve = list(saved["curve"])
     if saved["best"] is not None:
         psnr, step, state, image = saved["best"]

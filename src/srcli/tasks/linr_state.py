@@ -1,13 +1,19 @@
-"""Resumable LINR fits: a state file written every N steps and continued bit for bit.
+"""Resumable LINR fits: a state file written every N steps, and the fit continued from it.
 
 A long fit (deblurring takes 4000 full-image steps: hours on a CPU) can keep its state in
 a file: the SIREN, Adam's moments, the step, the curve, the best state against a
 reference, the generator of the pixel batches or crops, the wall time so far, and a
 *fingerprint* of everything that determines the fit (observations, masks, operators and
 their kernels, weights, settings). Running the same fit with the same file continues where
-the file left off (the same numbers as an uninterrupted fit on the same device); once the
+the file left off (the numbers of an uninterrupted fit: bit for bit on the same device
+with the same chunking and compile choice, else up to float rounding); once the
 fit ends the file holds its result, which a rerun returns at once, so a batch of fits
 restarted after an interruption redoes nothing. A file written by another fit is refused.
+
+A state also records the device it was written on (a fit that samples random pixels or
+windows continues only there) and a bf16 fit's fall back to fp32, so a rerun goes
+straight to the fp32 fit. A stop asked by the ``callback`` keeps the state as progress:
+the next run continues the fit.
 
 ``checkpoint`` may name an existing folder: the file is then
 ``<folder>/linr-<fingerprint>.pt``, so one folder serves many fits (``bench --task linr
@@ -118,6 +124,10 @@ class FitStore:
         checkpoint: a file, or an existing folder (then ``linr-<fingerprint>.pt`` inside).
         every: steps between writes (>= 1).
         terms, canvas_hw, settings, reference: what :func:`fit_fingerprint` digests.
+
+    Attributes:
+        fallback: why the fit went on in fp32 (a bf16 loss turned non-finite), or None;
+            written with every state, so a rerun goes straight to the fp32 fit.
     """
 
     def __init__(self, checkpoint: str | os.PathLike[str], every: int, terms: list[Any], canvas_hw: tuple[int, int],
@@ -125,10 +135,17 @@ class FitStore:
         self.fingerprint = fit_fingerprint(terms, canvas_hw, settings, reference)
         self.path = state_path(checkpoint, self.fingerprint)
         self.every = every
+        self.fallback: str | None = None
 
     def load(self) -> dict[str, Any] | None:
-        """The saved state (with ``result`` set once the fit ended), or None for a fresh fit."""
-        return load_state(self.path, self.fingerprint)
+        """The saved state, or None for a fresh fit; sets :attr:`fallback` from it.
+
+        ``step`` is None in a state that only records the fallback; ``result`` is set once
+        the fit ended.
+        """
+        saved = load_state(self.path, self.fingerprint)
+        self.fallback = None if saved is None else saved.get("fallback")
+        return saved
 
     def due(self, step: int, first: int, steps: int) -> bool:
         """Whether to write the state before step ``step`` of a fit that started at ``first``."""
@@ -138,13 +155,24 @@ class FitStore:
                       generator: torch.Generator, curve: list[dict[str, Any]], best: tuple[Any, ...] | None,
                       seconds: float) -> None:
         """Write the state before step ``step`` (``step`` optimiser steps taken)."""
-        save_state(self.path, self.fingerprint, step=step, model=model.state_dict(), optimiser=optimiser.state_dict(),
-                   generator=generator.get_state(), curve=curve, best=best, seconds=seconds, result=None)
+        self._save(step=step, model=model.state_dict(), optimiser=optimiser.state_dict(), generator=generator.get_state(),
+                   device=generator.device.type, curve=curve, best=best, seconds=seconds, result=None)
 
     def save_result(self, result: dict[str, Any]) -> None:
         """Write the ended fit's result (model state, image, curve, ...): a rerun returns it."""
-        save_state(self.path, self.fingerprint, result=result)
+        self._save(step=None, result=result)
+
+    def mark_fallback(self, reason: str) -> None:
+        """Record that the fit starts again in fp32 (no progress of that fit yet)."""
+        self.fallback = reason
+        self._save(step=None, result=None)
 
     def discard(self) -> None:
-        """Remove the file (a fit that turned non-finite is redone in fp32 from scratch)."""
+        """Remove the file (a fit that cannot go on)."""
         self.path.unlink(missing_ok=True)
+
+    def _save(self, **fields: Any) -> None:
+        try:
+            save_state(self.path, self.fingerprint, fallback=self.fallback, **fields)
+        except OSError as exc:
+            raise FitStateError(f"cannot write the fit state {self.path}: {exc.strerror or exc}") from None

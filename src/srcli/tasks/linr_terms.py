@@ -145,7 +145,8 @@ def pixel_loss(model: SirenFunction, coords: torch.Tensor, flat: list[FlatTerm],
 def crop_window(canvas_hw: tuple[int, int], side: int, generator: torch.Generator) -> tuple[int, int, int, int]:
     """A random ``side x side`` window ``(top, left, height, width)`` inside the canvas (clipped to it)."""
     h, w = min(side, canvas_hw[0]), min(side, canvas_hw[1])
-    top, left = (int(torch.randint(n - d + 1, (1,), generator=generator)) for n, d in zip(canvas_hw, (h, w), strict=True))
+    top, left = (int(torch.randint(n - d + 1, (1,), generator=generator, device=generator.device))
+                 for n, d in zip(canvas_hw, (h, w), strict=True))
     return top, left, h, w
 
 
