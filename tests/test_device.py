@@ -72,6 +72,33 @@ def test_out_of_memory_detection_and_free_memory():
     assert dm.free_memory_bytes(torch.device("cpu")) > 0
 
 
+@pytest.mark.parametrize("v2,v1,expected", [
+    (("max", "100"), None, None),  # v2 without a limit
+    (("1000", "300"), None, 700),  # v2 limit
+    (("1000", "1300"), None, 0),  # over the limit: nothing left
+    (None, ("9223372036854771712", "5"), None),  # v1 "no limit"
+    (None, ("2048", "48"), 2000),  # v1 limit
+    (None, None, None),  # no controller
+])
+def test_cgroup_memory_left(tmp_path, monkeypatch, v2, v1, expected) -> None:
+    files = []
+    for name, values in (("v2", v2), ("v1", v1)):
+        limit, usage = tmp_path / f"{name}.limit", tmp_path / f"{name}.usage"
+        if values is not None:
+            limit.write_text(values[0] + "\n")
+            usage.write_text(values[1] + "\n")
+        files.append((str(limit), str(usage)))
+    monkeypatch.setattr(dm, "CGROUP_MEMORY_FILES", tuple(files))
+    assert dm.cgroup_memory_left() == expected
+
+
+def test_free_memory_is_capped_by_the_container_limit(monkeypatch) -> None:
+    monkeypatch.setattr(dm, "cgroup_memory_left", lambda: 12345)
+    assert dm.free_memory_bytes(torch.device("cpu")) == 12345
+    monkeypatch.setattr(dm, "cgroup_memory_left", lambda: None)
+    assert dm.free_memory_bytes(torch.device("cpu")) > 12345
+
+
 @pytest.mark.skipif(not sys.platform.startswith("linux"), reason="glibc's mallopt")
 def test_keep_freed_memory_takes_effect_on_linux_and_is_idempotent() -> None:
     import ctypes.util

@@ -173,21 +173,45 @@ def is_out_of_memory(exc: BaseException) -> bool:
     return isinstance(exc, torch.OutOfMemoryError) or "out of memory" in str(exc).lower()
 
 
+#: (limit, usage) files of a cgroup v2 and a cgroup v1 memory controller
+CGROUP_MEMORY_FILES = (("/sys/fs/cgroup/memory.max", "/sys/fs/cgroup/memory.current"),
+                       ("/sys/fs/cgroup/memory/memory.limit_in_bytes", "/sys/fs/cgroup/memory/memory.usage_in_bytes"))
+
+
+def cgroup_memory_left() -> int | None:
+    """Bytes left under this process's cgroup memory limit (a container's), or None without one."""
+    for limit_file, usage_file in CGROUP_MEMORY_FILES:
+        try:
+            with open(limit_file, encoding="ascii") as f:
+                limit = f.read().strip()
+            with open(usage_file, encoding="ascii") as f:
+                usage = int(f.read().strip())
+        except (OSError, ValueError):
+            continue
+        if limit == "max" or not limit.isdigit() or int(limit) >= 2**60:  # v1 writes "no limit" as a huge number
+            return None
+        return max(int(limit) - usage, 0)
+    return None
+
+
 def free_memory_bytes(device: "torch.device") -> int:
-    """Free memory on ``device`` (available RAM for the CPU)."""
+    """Free memory on ``device``: for the CPU, available RAM, or less under a container's limit."""
     import torch
 
     if device.type == "cuda":
         free, _total = torch.cuda.mem_get_info(device)
         return int(free)
+    available = 4 * 1024**3
     try:
         with open("/proc/meminfo", encoding="ascii") as f:
             for line in f:
                 if line.startswith("MemAvailable:"):
-                    return int(line.split()[1]) * 1024
+                    available = int(line.split()[1]) * 1024
+                    break
     except OSError:
         pass
-    return 4 * 1024**3
+    left = cgroup_memory_left()
+    return available if left is None else min(available, left)
 
 
 #: glibc ``mallopt`` parameters (malloc.h)
