@@ -139,11 +139,12 @@ def test_sigterm_writes_the_state_and_stops(tmp_path) -> None:
         if entry["step"] == 10:
             os.kill(os.getpid(), signal.SIGTERM)
 
-    with pytest.raises(FitInterrupted, match=r"SIGTERM at step 11 of 30; the fit's state is in .*term.state"):
+    before = signal.getsignal(signal.SIGTERM)
+    with pytest.raises(FitInterrupted, match=r"SIGTERM at step 11 of 30; the fit's state is in .*term.state") as stop:
         fit_linr(obs, steps=30, checkpoint=state, checkpoint_every=1000, eval_every=1, callback=terminate_at_10,
                  width=16, depth=2)
     assert torch.load(state, weights_only=True)["step"] == 11
-    assert signal.getsignal(signal.SIGTERM) is signal.SIG_DFL  # the handler is removed again
+    assert signal.getsignal(signal.SIGTERM) is before and stop.value.exit_code == 143  # the handler is put back
     resumed = fit_linr(obs, steps=30, checkpoint=state, eval_every=1, width=16, depth=2)
     same_fit(resumed, fit_linr(obs, steps=30, eval_every=1, width=16, depth=2))
 
