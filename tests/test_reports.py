@@ -58,7 +58,7 @@ def test_write_text_atomic_replaces_whole_files_and_leaves_no_temporary(tmp_path
     def fail(*_args):
         raise OSError("disk full")
 
-    monkeypatch.setattr(reports.os, "replace", fail)
+    monkeypatch.setattr("srcli.io.atomic.os.replace", fail)
     with pytest.raises(OSError, match="disk full"):
         reports.write_text_atomic(str(target), "partial")
     assert target.read_text(encoding="utf-8") == "new" and sorted(p.name for p in tmp_path.iterdir()) == ["r.md"]

@@ -18,6 +18,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Callable
 
+from srcli.io.atomic import atomic_write
+
 if TYPE_CHECKING:
     import torch
 
@@ -170,13 +172,7 @@ def save_checkpoint(path: str | os.PathLike[str], model: torch.nn.Module, card: 
         raise RegistryError("model has no .spec; build it with srcli.registry.create")
     state = {k: (v.half() if half and v.is_floating_point() else v).detach().cpu().clone() for k, v in model.state_dict().items()}
     payload = {"format": CHECKPOINT_FORMAT, "spec": spec, "state_dict": state, "card": dict(card or {}), **(extra or {})}
-    path = Path(path)
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    try:
-        torch.save(payload, tmp)
-        os.replace(tmp, path)
-    finally:
-        tmp.unlink(missing_ok=True)
+    atomic_write(path, lambda fh: torch.save(payload, fh))
 
 
 def read_checkpoint(path: str | os.PathLike[str]) -> dict[str, Any]:

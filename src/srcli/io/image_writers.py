@@ -6,10 +6,7 @@ What each format keeps is listed in :mod:`srcli.io.images`; integer outputs are
 
 from __future__ import annotations
 
-import contextlib
 import io
-import os
-import secrets
 import sys
 from collections.abc import Callable
 from pathlib import Path
@@ -17,6 +14,7 @@ from typing import BinaryIO
 
 import numpy as np
 
+from srcli.io.atomic import atomic_write
 from srcli.io.image_data import Image
 from srcli.io.image_formats import ImageError, format_for, quantize
 from srcli.io.png16 import write_png16
@@ -62,27 +60,12 @@ def _atomic_write(path: Path, encode: Callable[[BinaryIO], None], overwrite: boo
         raise ImageError(f"cannot write {path}: folder {path.parent} does not exist")
     if not overwrite and path.exists():
         raise ImageError(f"{path} already exists; allow overwriting (--overwrite) or choose another name")
-    temp = path.parent / f".{path.name}.{secrets.token_hex(4)}.tmp"
-    try:  # one handler from before the temporary exists: Ctrl-C anywhere leaves nothing behind
-        with open(temp, "xb") as fh:  # exclusive create, mode 0o666 minus umask
-            encode(fh)
-            fh.flush()
-            os.fsync(fh.fileno())
-        if not overwrite and path.exists():
-            raise ImageError(f"{path} already exists; allow overwriting (--overwrite) or choose another name")
-        os.replace(temp, path)
-    except BaseException as err:
-        with contextlib.suppress(OSError):
-            os.unlink(temp)
-        if isinstance(err, OSError):
-            raise ImageError(f"cannot write {path}: {err.strerror or err}") from None
-        raise
-    with contextlib.suppress(OSError, AttributeError):  # make the rename durable (POSIX)
-        dir_fd = os.open(path.parent, os.O_RDONLY)
-        try:
-            os.fsync(dir_fd)
-        finally:
-            os.close(dir_fd)
+    try:
+        atomic_write(path, encode, overwrite=overwrite)
+    except FileExistsError:
+        raise ImageError(f"{path} already exists; allow overwriting (--overwrite) or choose another name") from None
+    except OSError as err:
+        raise ImageError(f"cannot write {path}: {err.strerror or err}") from None
 
 
 def _exif_block(exif: bytes | None) -> bytes | None:

@@ -25,6 +25,7 @@ from typing import TextIO
 
 import numpy as np
 
+from srcli.io.atomic import atomic_write
 from srcli.io.point_extents import Extent, points_inside, resolve_extent
 from srcli.io.point_sampling import bicubic_at, keys_weights, sample_points
 from srcli.io.point_sets import (
@@ -185,18 +186,11 @@ def write_points(path: str | os.PathLike[str], points: PointSet, *, value_range:
         _write_text(sys.stdout, table, points, ",")
         sys.stdout.flush()
         return
-    path = Path(path)
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    try:
-        if path.suffix.lower() == ".npy":
-            with open(tmp, "wb") as f:
-                np.save(f, table)
-        else:
-            with open(tmp, "w", encoding="utf-8", newline="\n") as f:
-                _write_text(f, table, points, "\t" if path.suffix.lower() == ".tsv" else ",")
-        os.replace(tmp, path)
-    finally:
-        tmp.unlink(missing_ok=True)
+    suffix = Path(path).suffix.lower()
+    if suffix == ".npy":
+        atomic_write(path, lambda fh: np.save(fh, table))
+    else:
+        atomic_write(path, lambda fh: _write_text(fh, table, points, "\t" if suffix == ".tsv" else ","), text=True)
 
 
 def _write_text(stream: TextIO, table: np.ndarray, points: PointSet, delimiter: str) -> None:

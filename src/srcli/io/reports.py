@@ -6,11 +6,11 @@ import csv
 import io
 import json
 import math
-import os
 from pathlib import Path
 from typing import Any
 
 from srcli.errors import UsageError
+from srcli.io.atomic import atomic_write
 
 REPORT_SUFFIXES = (".json", ".csv", ".md")
 #: run-level settings repeated on every CSV line (a CSV file has no place for them otherwise)
@@ -111,13 +111,7 @@ def check_report_path(path: str) -> str:
 
 def write_text_atomic(path: str, text: str) -> None:
     """Write UTF-8 ``text`` to ``path`` through a temporary file: readers see the old file or the new one."""
-    target = Path(path)
-    tmp = target.with_name(f".{target.name}.{os.getpid()}.tmp")
-    try:
-        tmp.write_text(text, encoding="utf-8")
-        os.replace(tmp, target)
-    finally:
-        tmp.unlink(missing_ok=True)
+    atomic_write(path, lambda fh: fh.write(text), text=True)
 
 
 def write_report(path: str, report: dict[str, Any]) -> None:

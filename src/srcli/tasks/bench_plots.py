@@ -11,7 +11,6 @@
 from __future__ import annotations
 
 import math
-import os
 from pathlib import Path
 from typing import Any
 
@@ -19,6 +18,7 @@ import numpy as np
 import torch
 
 from srcli.errors import UsageError
+from srcli.io.atomic import atomic_write
 
 PANEL_SIDE = 256  # default longest side of an enlarged crop, in pixels
 LABEL_HEIGHT = 40
@@ -78,13 +78,10 @@ def plot_quality(means: list[dict[str, Any]], out_dir: str | Path, *, setting_na
         ax.legend()
         fig.tight_layout()
         path = out / f"{_safe_name(dataset)}_{_safe_name(metric)}.png"
-        tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp.png")
         try:
-            fig.savefig(tmp, format="png")
-            os.replace(tmp, path)
+            atomic_write(path, lambda fh: fig.savefig(fh, format="png"))
         finally:
             plt.close(fig)
-            tmp.unlink(missing_ok=True)
         written.append(path)
     return written
 

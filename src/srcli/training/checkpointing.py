@@ -24,30 +24,15 @@ import signal
 import threading
 from pathlib import Path
 from types import FrameType
-from typing import Any, Callable
+from typing import Any
 
 import numpy as np
 import torch
 
+from srcli.io.atomic import atomic_write
+
 STATE_FORMAT = "srcli-train-state/1"
 STATE_FILE, BEST_FILE, LAST_FILE, LOG_FILE = "state.pt", "best.pt", "last.pt", "log.jsonl"
-
-
-def atomic_write(path: str | os.PathLike[str], write: Callable[[Any], None]) -> None:
-    """Call ``write(file_object)`` on a temporary file, fsync it and rename it to ``path``.
-
-    On any error (or KeyboardInterrupt) the temporary file is removed and ``path`` is untouched.
-    """
-    path = Path(path)
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    try:
-        with open(tmp, "wb") as fh:
-            write(fh)
-            fh.flush()
-            os.fsync(fh.fileno())
-        os.replace(tmp, path)
-    finally:
-        tmp.unlink(missing_ok=True)
 
 
 def atomic_torch_save(obj: Any, path: str | os.PathLike[str]) -> None:
