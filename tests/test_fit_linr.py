@@ -261,6 +261,30 @@ def test_auto_chunk_off_the_cpu_takes_the_fewest_equal_chunks(monkeypatch, free_
     assert _resolve_chunk("auto", torch.device("cuda"), 160_000, 48, True) == expected
 
 
+@pytest.mark.parametrize("chunk,expected", [("auto", 8192), (700, 700)])
+def test_fp32_redo_sizes_an_auto_chunk_again(monkeypatch, chunk, expected) -> None:
+    """Free memory holds 20,000 bf16 coordinates' activations (one pass for the 14,400-pixel
+    canvas) but only 12,500 in fp32: the redo chunks; an explicit chunk stays as it was."""
+    import srcli.device
+    import srcli.tasks.linr_loop as loop_module
+    from srcli.tasks.linr_config import activation_bytes
+
+    features = SMALL["width"] * (SMALL["depth"] + 1)
+    monkeypatch.setattr(srcli.device, "free_memory_bytes", lambda device: 4 * activation_bytes(20_000, features, True))
+    real, chunks = loop_module.full_loss, []
+
+    def nan_in_bf16(model, coords, canvas_hw, terms, autocast_dtype, chunk=None):
+        chunks.append((autocast_dtype, chunk))
+        loss, mses, canvas = real(model, coords, canvas_hw, terms, autocast_dtype, chunk)
+        return (loss * float("nan"), mses, canvas) if autocast_dtype is not None else (loss, mses, canvas)
+
+    monkeypatch.setattr(loop_module, "full_loss", nan_in_bf16)
+    result = fit_linr([Observation("denoise", torch.rand(1, 3, 120, 120))], steps=1, chunk=chunk,
+                      autocast_dtype=torch.bfloat16, **SMALL)
+    assert chunks[0] == (torch.bfloat16, None if chunk == "auto" else 700)
+    assert set(chunks[1:]) == {(None, expected)} and result.settings["chunk"] == expected
+
+
 @pytest.mark.parametrize("chunk", [-1, "many", 2.5, True])
 def test_bad_chunk_is_refused(chunk) -> None:
     with pytest.raises(FitError, match="chunk must be 'auto', 0"):

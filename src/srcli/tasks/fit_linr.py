@@ -22,7 +22,6 @@ point the function starts fitting the noise).
 
 from __future__ import annotations
 
-import dataclasses
 import math
 import os
 from collections.abc import Callable
@@ -49,8 +48,7 @@ from srcli.tasks.linr_config import (
     DEFAULT_STEPS,
     STOP_RULES,
     FitError,
-    compile_choice,
-    pixels_per_step,
+    fp32_config,
     resolve_config,
 )
 from srcli.tasks.linr_loop import FitConfig, FitResult, NonFiniteLoss, run_fit
@@ -242,9 +240,7 @@ def _fit_with_fallback(terms: list[DataTerm], canvas_hw: tuple[int, int], cfg: F
                 fallback, saved = f"{exc} in {cfg.autocast_dtype}; redone in fp32", None
                 if store is not None:
                     store.mark_fallback(fallback)
-        work = cfg.steps * pixels_per_step(cfg.batch, cfg.crop, canvas_hw)
-        fp32 = dataclasses.replace(cfg, autocast_dtype=None, compiled=compile_choice(compile_mode, device, work, False))
-        result = run_fit(terms, canvas_hw, fp32, device, store, saved)
+        result = run_fit(terms, canvas_hw, fp32_config(cfg, canvas_hw, device, compile_mode), device, store, saved)
     except NonFiniteLoss as exc:
         if store is not None:
             store.discard()

@@ -9,6 +9,7 @@ from __future__ import annotations
 import math
 import os
 from collections.abc import Callable
+import dataclasses
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -106,6 +107,7 @@ class FitConfig:
     checkpoint: str | None = None
     checkpoint_every: int = 100
     chunk: int | None = None
+    chunk_auto: bool = False  # ``chunk`` was sized by ``"auto"`` for this precision
 
     def describe(self) -> dict[str, Any]:
         """The settings for reports and model cards (JSON-like)."""
@@ -212,7 +214,17 @@ def resolve_config(observations: list[Observation], terms: list[DataTerm], canva
                      int(opts["eval_every"]), opts["autocast_dtype"], stop, out_hw, reference, sigma, denoise_index,
                      opts["callback"], compiled, *_check_checkpoint(opts["checkpoint"], opts["checkpoint_every"]),
                      _resolve_chunk(opts["chunk"], device, pixels_per_step(batch, crop, canvas_hw),
-                                    int(opts["width"]) * (int(opts["depth"]) + 1), opts["autocast_dtype"] is not None))
+                                    int(opts["width"]) * (int(opts["depth"]) + 1), opts["autocast_dtype"] is not None),
+                     opts["chunk"] == "auto")
+
+
+def fp32_config(cfg: FitConfig, canvas_hw: tuple[int, int], device: torch.device, compile_mode: str) -> FitConfig:
+    """``cfg`` for the fp32 redo of a low-precision fit: compiling chosen again, and an
+    ``"auto"`` chunk sized again for fp32's larger activations."""
+    pixels = pixels_per_step(cfg.batch, cfg.crop, canvas_hw)
+    chunk = _resolve_chunk("auto", device, pixels, cfg.width * (cfg.depth + 1), False) if cfg.chunk_auto else cfg.chunk
+    return dataclasses.replace(cfg, autocast_dtype=None, chunk=chunk,
+                               compiled=compile_choice(compile_mode, device, cfg.steps * pixels, False))
 
 
 def activation_bytes(coords: int, features: int, autocast: bool) -> int:

@@ -190,77 +190,118 @@ def _optimise(terms: list[DataTerm], canvas_hw: tuple[int, int], cfg: FitConfig,
         The result and whether the fit ended (False when the callback stopped it: its
         state is then saved as progress, for the next run to continue).
     """
-    coords = linr_coords(*canvas_hw, extent=tuple(model.extent.tolist()), device=next(model.parameters()).device)
-    optimiser = torch.optim.Adam(model.parameters(), lr=cfg.lr)
-    net = CompiledOrEager(model, label="SIREN") if cfg.compiled else model
-    plan = _LossPlan.build(terms, canvas_hw, cfg, coords)
-    track = _Tracker(cfg, model, coords, canvas_hw, terms)
-    first = 0 if saved is None else _resume(saved, model, optimiser, plan, track, cfg)
-    start -= 0.0 if saved is None else float(saved["seconds"])
-    reason = f"fixed: {cfg.steps} steps" if cfg.stop != "noise-level" else f"noise-level: not reached in {cfg.steps} steps"
-    stop_asked = final = noise_hit = False
+    steps = _Steps(terms, canvas_hw, cfg, model, store, start)
+    first = 0 if saved is None else steps.resume(saved)
+    ending = None
     with (StopSignals() if store is not None else contextlib.nullcontext()) as signals:
         for step in range(first, cfg.steps + 1):
-            interrupted = signals is not None and signals.requested
-            if store is not None and (interrupted or store.due(step, first, cfg.steps)):
-                store.save_progress(step, model, optimiser, plan.generator, track.curve, track.best,
-                                    time.perf_counter() - start)
-                if interrupted:
-                    raise FitInterrupted(signals.requested, f"{signals.requested} at step {step} of {cfg.steps}; the "
-                                         f"fit's state is in {store.path}: run the same command to continue")
-            final = step == cfg.steps
-            with torch.set_grad_enabled(not final):
-                loss, mses, canvas = plan.loss(model if final else net, cfg, final)  # the no-grad pass: no second graph
-            if not bool(torch.isfinite(loss)):
-                raise NonFiniteLoss(f"the loss became non-finite at step {step}")
-            noise_hit = cfg.stop == "noise-level" and track.noise_reached(None if mses is None else [float(m.detach()) for m in mses])
-            if final or noise_hit or step % cfg.eval_every == 0:
-                stop_asked = track.record(step, loss, mses, canvas)
-                noise_hit = noise_hit or track.noise_reached(track.curve[-1]["mse"])
-                if noise_hit:
-                    reason = f"noise-level: data MSE reached sigma^2 at step {step}"
-                elif stop_asked:
-                    reason = f"stopped by callback at step {step}"
-                if final or noise_hit or stop_asked:
-                    track.image_at(step, canvas)
-                    break
-            optimiser.zero_grad(set_to_none=True)
-            loss.backward()
-            optimiser.step()
-    paused = stop_asked and not (final or noise_hit)  # the callback stopped a fit that had not ended
+            steps.checkpoint(step, first, signals)
+            ending = steps.take(step)
+            if ending is not None:
+                break
+    paused = ending == "callback" and step < cfg.steps  # the callback stopped a fit that had not ended
     if store is not None and paused:  # progress, without this step's entry (a rerun records it again)
-        store.save_progress(step, model, optimiser, plan.generator, track.curve[:-1], track.best,
-                            time.perf_counter() - start)
-    result = _finish(track, model, step, reason, time.perf_counter() - start, canvas_hw)
-    result.settings["pixels_per_step"] = plan.pixels_per_step(cfg)
+        steps.save(step, steps.track.curve[:-1])
+    result = _finish(steps.track, model, step, _stop_reason(cfg, ending, step), steps.seconds(), canvas_hw)
+    result.settings["pixels_per_step"] = steps.plan.pixels_per_step(cfg)
     if first:
         result.settings["resumed_at_step"] = first
-    if isinstance(net, CompiledOrEager) and net.fallback is not None:
+    if isinstance(steps.net, CompiledOrEager) and steps.net.fallback is not None:
         result.settings["compiled"] = False
-        result.settings["compile_fallback"] = net.fallback
+        result.settings["compile_fallback"] = steps.net.fallback
     return result, not paused
 
 
-def _resume(saved: dict[str, Any], model: Siren, optimiser: torch.optim.Optimizer, plan: _LossPlan,
-            track: _Tracker, cfg: FitConfig) -> int:
-    """Load a saved state into the fit's objects; returns the step to continue from.
+def _stop_reason(cfg: FitConfig, ending: str | None, step: int) -> str:
+    """The result's ``stop_reason`` for how the step loop ended (see :meth:`_Steps.take`)."""
+    if ending == "noise":
+        return f"noise-level: data MSE reached sigma^2 at step {step}"
+    if ending == "callback":
+        return f"stopped by callback at step {step}"
+    return f"fixed: {cfg.steps} steps" if cfg.stop != "noise-level" else f"noise-level: not reached in {cfg.steps} steps"
 
-    Raises:
-        FitStateError: a fit that samples pixels or windows, saved on another device type.
-    """
-    here = plan.generator.device.type
-    if saved["device"] == here:
-        plan.generator.set_state(saved["generator"])
-    elif cfg.batch or cfg.crop:  # its random draws cannot be continued from another device's generator
-        raise FitStateError(f"the fit state was written on {saved['device']}; this fit samples random "
-                            f"{'pixels' if cfg.batch else 'windows'}, so continue it there (here: {here})")
-    model.load_state_dict(saved["model"])
-    optimiser.load_state_dict(saved["optimiser"])
-    track.curve = list(saved["curve"])
-    if saved["best"] is not None:
-        psnr, step, state, image = saved["best"]
-        track.best = (psnr, step, state, image.to(plan.coords.device))
-    return int(saved["step"])
+
+class _Steps:
+    """The optimiser, loss plan and tracker of one fit, and its state file, between steps."""
+
+    def __init__(self, terms: list[DataTerm], canvas_hw: tuple[int, int], cfg: FitConfig, model: Siren,
+                 store: FitStore | None, start: float) -> None:
+        coords = linr_coords(*canvas_hw, extent=tuple(model.extent.tolist()), device=next(model.parameters()).device)
+        self.cfg, self.model, self.store, self.start = cfg, model, store, start
+        self.optimiser = torch.optim.Adam(model.parameters(), lr=cfg.lr)
+        self.net = CompiledOrEager(model, label="SIREN") if cfg.compiled else model
+        self.plan = _LossPlan.build(terms, canvas_hw, cfg, coords)
+        self.track = _Tracker(cfg, model, coords, canvas_hw, terms)
+
+    def seconds(self) -> float:
+        """Wall time of the fit so far, earlier runs included."""
+        return time.perf_counter() - self.start
+
+    def save(self, step: int, curve: list[dict[str, Any]]) -> None:
+        """Write the state file: progress at the start of ``step``."""
+        assert self.store is not None
+        self.store.save_progress(step, self.model, self.optimiser, self.plan.generator, curve, self.track.best,
+                                 self.seconds())
+
+    def checkpoint(self, step: int, first: int, signals: StopSignals | None) -> None:
+        """Save the state when it is due or a signal came; after a signal, raise :class:`FitInterrupted`."""
+        interrupted = signals is not None and signals.requested
+        if self.store is None or not (interrupted or self.store.due(step, first, self.cfg.steps)):
+            return
+        self.save(step, self.track.curve)
+        if interrupted:
+            raise FitInterrupted(signals.requested, f"{signals.requested} at step {step} of {self.cfg.steps}; the "
+                                 f"fit's state is in {self.store.path}: run the same command to continue")
+
+    def take(self, step: int) -> str | None:
+        """Evaluate step ``step`` and, unless the fit ends there, update the SIREN.
+
+        Returns:
+            Why the fit ends at this step (``"noise"``: the noise-level rule, ``"callback"``,
+            ``"final"``: the last step), or None after an Adam update.
+
+        Raises:
+            NonFiniteLoss: the loss is NaN or Inf.
+        """
+        cfg, track = self.cfg, self.track
+        final = step == cfg.steps
+        with torch.set_grad_enabled(not final):
+            loss, mses, canvas = self.plan.loss(self.model if final else self.net, cfg, final)  # no graph when final
+        if not bool(torch.isfinite(loss)):
+            raise NonFiniteLoss(f"the loss became non-finite at step {step}")
+        noise_hit = cfg.stop == "noise-level" and track.noise_reached(None if mses is None else [float(m.detach()) for m in mses])
+        if final or noise_hit or step % cfg.eval_every == 0:
+            stop_asked = track.record(step, loss, mses, canvas)
+            noise_hit = noise_hit or track.noise_reached(track.curve[-1]["mse"])
+            ending = "noise" if noise_hit else "callback" if stop_asked else "final" if final else None
+            if ending is not None:
+                track.image_at(step, canvas)
+                return ending
+        self.optimiser.zero_grad(set_to_none=True)
+        loss.backward()
+        self.optimiser.step()
+        return None
+
+    def resume(self, saved: dict[str, Any]) -> int:
+        """Load a saved state into the fit; returns the step to continue from.
+
+        Raises:
+            FitStateError: a fit that samples pixels or windows, saved on another device type.
+        """
+        cfg, plan, here = self.cfg, self.plan, self.plan.generator.device.type
+        if saved["device"] == here:
+            plan.generator.set_state(saved["generator"])
+        elif cfg.batch or cfg.crop:  # its random draws cannot be continued from another device's generator
+            raise FitStateError(f"the fit state was written on {saved['device']}; this fit samples random "
+                                f"{'pixels' if cfg.batch else 'windows'}, so continue it there (here: {here})")
+        self.model.load_state_dict(saved["model"])
+        self.optimiser.load_state_dict(saved["optimiser"])
+        self.track.curve = list(saved["curve"])
+        if saved["best"] is not None:
+            psnr, step, state, image = saved["best"]
+            self.track.best = (psnr, step, state, image.to(plan.coords.device))
+        self.start -= float(saved["seconds"])
+        return int(saved["step"])
 
 
 def _finish(track: _Tracker, model: Siren, step: int, reason: str, seconds: float, canvas_hw: tuple[int, int]) -> FitResult:
