@@ -183,6 +183,38 @@ def test_points_training_bad_options(data, tmp_path, args, message):
     assert_usage_error(invoke(data, "--out", tmp_path / "r", *POINTS_TINY, *args), message)
 
 
+@pytest.mark.parametrize("args, message", [
+    (["--ratio-min", "0.2"], "--ratio-min applies to points models only; liif is an upscale model"),
+    (["--val-ratios", "0.2", "--val", "."], "--val-ratios applies to points models only; liif is an upscale model"),
+    (["--sampler-every", "10"], "--sampler-every applies to --sampler psnr-gain only"),
+    (["--val-crop", "64"], "--val-crop applies with --val only"),
+])
+def test_options_a_run_would_not_read_are_refused(data, tmp_path, args, message):
+    assert_usage_error(invoke(data, "--out", tmp_path / "r", *TINY, *args), message)
+    assert not (tmp_path / "r").exists()
+
+
+@pytest.mark.parametrize("args, message", [
+    (["--scale-max", "2"], "--scale-max applies to upscale models only; isp-points is a points model"),
+    (["--lr-float"], "--lr-8bit/--lr-float applies to upscale models only"),
+    (["--val-scales", "2", "--val", "."], "--val-scales applies to upscale models only"),
+])
+def test_upscale_options_are_refused_for_a_points_run(data, tmp_path, args, message):
+    assert_usage_error(invoke(data, "--out", tmp_path / "r", *POINTS_TINY, *args), message)
+
+
+def test_unused_options_lists_only_what_the_user_gave() -> None:
+    from srcli.tasks.train_options import TrainOptions, unused_options
+
+    liif = TrainOptions(data=["d"], out="r")
+    assert unused_options(liif, "upscale", []) == {}
+    assert list(unused_options(liif, "upscale", ["steps", "val_every", "irregular", "sampler_mix"])) == [
+        "val_every", "irregular", "sampler_mix"]
+    gain = TrainOptions(data=["d"], out="r", sampler="psnr-gain", val="v")
+    assert unused_options(gain, "upscale", ["sampler_mix", "val_every", "val_scales", "scale_min"]) == {}
+    assert set(unused_options(gain, "points", ["scale_min", "val_scales", "ratio_min"])) == {"scale_min", "val_scales"}
+
+
 APP_SCRIPT = """
 import sys
 sys.path.insert(0, {tests!r})

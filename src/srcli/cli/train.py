@@ -159,6 +159,7 @@ def train_command(
         options = resume_options(resume, **explicit)
     else:
         options = TrainOptions(**given)
+        _refuse_unused(ctx, options, [k for k in names if _from_command_line(ctx.get_parameter_source(k))])
     bar = TrainProgress(quiet)
     try:
         result = train(options, resume=resume is not None, progress=bar)
@@ -176,6 +177,25 @@ def train_command(
     stderr.print(f"trained to step {result.step} in {result.wall_s:.0f} s ({loss}{best}); "
                  f"weights in {result.run_dir}/best.pt and last.pt", highlight=False)
     return 0
+
+
+def _refuse_unused(ctx: typer.Context, options: Any, given: list[str]) -> None:
+    """UsageError for a given option the run would not read (another task's, the gain sampler's,
+    validation's), after the checks of the values themselves."""
+    from srcli.errors import UsageError
+    from srcli.registry import RegistryError, get_entry
+    from srcli.tasks.train_options import check_options, unused_options
+
+    check_options(options)
+    try:
+        task = get_entry(options.model).task
+    except RegistryError:
+        return  # train() names the known models
+    unused = unused_options(options, task, given)
+    if unused:
+        name, reason = next(iter(unused.items()))
+        param = next(p for p in ctx.command.params if p.name == name)
+        raise UsageError(f"{'/'.join([*param.opts, *param.secondary_opts])} {reason}")
 
 
 def _from_command_line(source: Any) -> bool:

@@ -9,6 +9,7 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass, field, fields
 from pathlib import Path
+from collections.abc import Iterable
 from typing import Any, Optional
 
 from srcli.errors import UsageError
@@ -18,6 +19,15 @@ from srcli.training.samplers import SAMPLERS
 QUERY_PATHS = ("fast", "reference")
 #: options a resumed run may change (they do not alter what is computed, or extend it)
 RUNTIME_OPTIONS = ("workers", "device", "precision", "threads", "steps")
+#: options that only one task's training reads
+TASK_ONLY_OPTIONS: dict[str, tuple[str, ...]] = {
+    "upscale": ("scale_min", "scale_max", "quantize_lr", "val_scales"),
+    "points": ("ratio_min", "ratio_max", "irregular", "val_ratios"),
+}
+#: options that only the psnr-gain sampler reads
+GAIN_SAMPLER_OPTIONS = ("sampler_every", "sampler_bins", "sampler_mix", "sampler_queries")
+#: options that only validation reads
+VALIDATION_OPTIONS = ("val_scales", "val_ratios", "val_every", "val_max_images", "val_crop")
 
 
 @dataclass
@@ -102,6 +112,29 @@ def check_options(o: TrainOptions) -> None:
         raise UsageError(f"--irregular is a probability in [0, 1], got {o.irregular}")
     if not o.val_ratios or any(not (0 < r <= 1) for r in o.val_ratios):
         raise UsageError(f"--val-ratios must be in (0, 1], got {o.val_ratios}")
+
+
+def unused_options(o: TrainOptions, task: str, given: Iterable[str]) -> dict[str, str]:
+    """The options among ``given`` that a run of ``o`` would not read, each with the reason.
+
+    Args:
+        o: the run's options.
+        task: the task of its model (``"upscale"`` or ``"points"``).
+        given: names of the options the user set (a default value is never reported).
+
+    Returns:
+        ``{option name: why it is not read}``, in the order of ``given``.
+    """
+    reasons: dict[str, str] = {}
+    kind = f"{'an' if task[:1] in 'aeiou' else 'a'} {task} model"
+    for other, names in TASK_ONLY_OPTIONS.items():
+        if other != task:
+            reasons.update({n: f"applies to {other} models only; {o.model} is {kind}" for n in names})
+    if o.sampler == "uniform":
+        reasons.update({n: "applies to --sampler psnr-gain only" for n in GAIN_SAMPLER_OPTIONS})
+    if o.val is None:
+        reasons.update({n: "applies with --val only" for n in VALIDATION_OPTIONS if n not in reasons})
+    return {n: reasons[n] for n in given if n in reasons}
 
 
 def resume_options(run_dir: str | Path, **changes: Any) -> TrainOptions:
