@@ -6,13 +6,14 @@ import math
 
 import numpy as np
 import pytest
+import torch
 from PIL import Image
 
 from conftest import write_png
 from srcli.errors import UsageError
 from srcli.io.points import sample_points
 from srcli.tasks.bench import bench_quality, get_bench_task, image_seed
-from srcli.tasks.bench_points import parse_drop, parse_ratio
+from srcli.tasks.bench_points import parse_drop, parse_ratio, sr_length
 from srcli.tasks.from_points import from_points, inpaint_with_points
 from srcli.tasks.inpaint import drop_pixels
 
@@ -105,6 +106,49 @@ def test_isp_and_linr_methods(folder, tmp_path, no_shipped_weights):
     _r, result, _p = bench_quality([str(folder)], models="linr", settings="0.5", task="inpaint", device="cpu",
                                    options={"linr_steps": "2"}, max_images=1)
     assert result.rows[0]["model"] == "linr" and math.isfinite(result.rows[0]["psnr"])
+
+
+def test_inpaint_at_a_scale_matches_an_independent_replay(tmp_path):
+    """Super-resolution of an incomplete image: the drop is on the 8-bit MATLAB downscale,
+    the method fills and upscales it, the score is against the cropped ground truth."""
+    from srcli.resize import imresize_scale
+
+    data = tmp_path / "tiny"
+    data.mkdir()
+    smooth_png(data / "a.png", 23, 21)
+    _report, result, plan = bench_quality([str(data)], models="linear,cubic", settings="0.5", task="inpaint",
+                                          options={"scale": "2.5"}, device="cpu")
+    assert plan.options["scale"] == 2.5 and len(result.rows) == 2
+    gt = (np.asarray(Image.open(data / "a.png"), dtype=np.float64)[:, :, :3] / 255).astype(np.float32)[:20, :20]
+    lr = imresize_scale(torch.from_numpy(gt.astype(np.float64)).permute(2, 0, 1)[None], 1 / 2.5, "bicubic")
+    lr = (np.floor(lr.clamp(0, 1).numpy() * 255 + 0.5) / 255)[0].transpose(1, 2, 0).astype(np.float32)
+    assert lr.shape == (8, 8, 3)
+    known = drop_pixels((8, 8), 0.5, image_seed(0, "tiny", "a.png", 0.5))
+    filled = inpaint_with_points(lr * known[..., None], known, scale=2.5, method="cubic")
+    assert filled.shape == gt.shape
+    row = next(r for r in result.rows if r["model"] == "cubic")
+    assert row["known"] == int(known.sum()) == 32 and row["size"] == [8, 8]
+    assert row["psnr"] == pytest.approx(np_psnr(filled, gt), abs=1e-9)
+
+
+@pytest.mark.parametrize("scale", [2, 2.5, 3, 3.3, 4, 1.7])
+def test_sr_length_gives_sizes_that_agree(scale):
+    from srcli.geometry import scaled_length
+    from srcli.resize import imresize_output_size
+
+    for n in range(8, 80):
+        m = sr_length(n, scale)
+        lr = imresize_output_size((m, m), 1 / scale)[0]
+        assert n - 4 * scale - 1 <= m <= n and scaled_length(lr, scale) == m  # these scales lose at most 3 LR pixels
+    assert sr_length(40, 4) == 40 and sr_length(43, 4) == 40 and sr_length(21, 2.5) == 20
+
+
+@pytest.mark.parametrize("scale, fragment", [("0.5", "must be a number >= 1"), ("nan", "must be a number >= 1"),
+                                             ("20", "too small for --opt scale=20")])
+def test_bad_inpaint_scales(folder, scale, fragment):
+    with pytest.raises(UsageError, match=fragment):
+        bench_quality([str(folder)], models="linear", settings="0.5", task="inpaint", options={"scale": scale},
+                      device="cpu")
 
 
 @pytest.mark.parametrize("task, models, settings, fragment", [

@@ -8,6 +8,10 @@
 * ``inpaint`` (setting ``drop``): ``round(drop * H * W)`` pixels are dropped at random
   (:func:`srcli.tasks.inpaint.drop_pixels`, seeded the same way); each method fills them
   (:func:`srcli.tasks.inpaint.inpaint_array`), known pixels kept (the ISP2HRNet protocol).
+  With the task option ``scale`` S > 1, super-resolution of an incomplete image (ISP2HRNet's
+  second table): the pixels are dropped from the ground truth's MATLAB-bicubic 1/S
+  downscale rounded to 8 bits (as the upscale task makes LR images), and each method fills
+  and upscales by S to the ground truth's size (:func:`sr_length` crops it so that sizes agree).
 
 Methods (``--model``): ``nearest``, ``linear``, ``cubic``, ``rbf``, ``isp`` (the shipped
 ``isp-points`` weights, or ``--weights isp=CKPT``) and, for ``inpaint``, ``linr`` (task option
@@ -95,10 +99,45 @@ def _points_restore(obs: Observation, method: tuple[str, Any], ratio: float, ctx
     return to_tensor(result.image)
 
 
+def inpaint_scale(options: dict[str, Any]) -> float:
+    """The ``scale`` task option of ``inpaint``, checked (UsageError unless a finite number >= 1)."""
+    scale = float(options["scale"])
+    if not (math.isfinite(scale) and scale >= 1):
+        raise UsageError(f"--opt scale={options['scale']}: the inpaint task's output scale must be a number >= 1")
+    return scale
+
+
+def sr_length(length: int, scale: float) -> int:
+    """The longest ground-truth length, at most ``length``, that a scale-``scale`` output of
+    its MATLAB 1/scale downscale has exactly: ``scaled_length(ceil(m / scale), scale) == m``
+    (0 when none does)."""
+    from srcli.geometry import scaled_length
+    from srcli.resize import imresize_output_size
+
+    for lr in range(math.floor(length / scale + 1e-9), 0, -1):
+        m = scaled_length(lr, scale)
+        if m <= length and imresize_output_size((m, m), 1.0 / scale)[0] == lr:
+            return m
+    return 0
+
+
+def _inpaint_prepare(gt: torch.Tensor, drop: float, options: dict[str, Any]) -> torch.Tensor:
+    colour = colour_only(gt, drop, options)
+    scale = inpaint_scale(options)
+    if scale == 1:
+        return colour
+    h, w = (sr_length(n, scale) for n in colour.shape[-2:])
+    if min(h, w) < 2 * scale + 1:
+        raise UsageError(f"a {colour.shape[-1]}x{colour.shape[-2]} image is too small for --opt scale={scale:g}")
+    return colour[..., :h, :w]
+
+
 def _inpaint_degrade(gt: torch.Tensor, drop: float, seed: int, options: dict[str, Any]) -> Observation:
     from srcli.tasks.inpaint import drop_pixels
+    from srcli.training.degradations import bicubic_downscale, quantize_8bit
 
-    image = to_hwc(gt)
+    scale = inpaint_scale(options)
+    image = to_hwc(gt if scale == 1 else quantize_8bit(bicubic_downscale(gt.double(), scale)).float())
     known = drop_pixels(image.shape[:2], drop, seed)
     return {"image": np.where(known[..., None], image, 0).astype(np.float32), "known": known}
 
@@ -108,8 +147,8 @@ def _inpaint_restore(obs: Observation, method: tuple[str, Any], drop: float, ctx
     from srcli.tasks.inpaint import inpaint_array
 
     name, model = method
-    out = inpaint_array(obs["image"], obs["known"], method=name, model=model, runtime=ctx.runtime,
-                        steps=int(options["linr_steps"]))
+    out = inpaint_array(obs["image"], obs["known"], scale=inpaint_scale(options), method=name, model=model,
+                        runtime=ctx.runtime, steps=int(options["linr_steps"]))
     return to_tensor(out)
 
 
@@ -153,18 +192,19 @@ INPAINT_TASK = register_bench_task(BenchTask(
     description="random missing pixels filled, known pixels kept (drop = fraction missing)",
     setting_name="drop",
     parse_setting=parse_drop,
-    prepare=colour_only,
+    prepare=_inpaint_prepare,
     degrade=_inpaint_degrade,
     restore=_inpaint_restore,
     load_method=lambda name, weights: load_method(name, weights, INPAINT_METHODS),
     metrics={"psnr": rgb_psnr, "ssim": rgb_ssim},
     default_metrics=("psnr", "ssim"),
     baseline="linear",
-    options={"linr_steps": 500},
+    options={"linr_steps": 500, "scale": 1.0},
     default_settings="0.5,0.8",
     default_methods="nearest,linear,cubic,rbf",
     describe_observation=lambda obs: {"known": int(obs["known"].sum()),
                                       "size": [obs["known"].shape[1], obs["known"].shape[0]]},
     protocol="round(drop * H * W) pixels missing at random, seeded by (seed, dataset, image, drop); "
-             "known pixels kept in every output; " + SCORING,
+             "known pixels kept in every output; with option scale S > 1 the pixels go missing from the "
+             "MATLAB-bicubic 1/S downscale rounded to 8 bits and each method fills and upscales by S; " + SCORING,
 ))
