@@ -7,9 +7,9 @@ Defaults are LIIF's (see :mod:`srcli.tasks.train`); the ``ratio_*``, ``irregular
 from __future__ import annotations
 
 import math
+from collections.abc import Iterable
 from dataclasses import dataclass, field, fields
 from pathlib import Path
-from collections.abc import Iterable
 from typing import Any, Optional
 
 from srcli.errors import UsageError
