@@ -205,6 +205,6 @@ INPAINT_TASK = register_bench_task(BenchTask(
     describe_observation=lambda obs: {"known": int(obs["known"].sum()),
                                       "size": [obs["known"].shape[1], obs["known"].shape[0]]},
     protocol="round(drop * H * W) pixels missing at random, seeded by (seed, dataset, image, drop); "
-             "known pixels kept in every output; with option scale S > 1 the pixels go missing from the "
+             "known pixels kept in every output at scale 1; with option scale S > 1 the pixels go missing from the "
              "MATLAB-bicubic 1/S downscale rounded to 8 bits and each method fills and upscales by S; " + SCORING,
 ))
