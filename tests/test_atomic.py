@@ -61,7 +61,7 @@ def test_no_overwrite_keeps_a_file_that_appeared_during_the_write(tmp_path):
         fh.write(b"mine")
         path.write_bytes(b"theirs")
 
-    with pytest.raises(FileExistsError, match="out.png already exists"):
+    with pytest.raises(atomic.DestinationExists, match="out.png already exists"):
         atomic_write(path, someone_else_writes_first, overwrite=False)
     assert path.read_bytes() == b"theirs" and _names(tmp_path) == ["out.png"]
     atomic_write(tmp_path / "new.png", lambda fh: fh.write(b"x"), overwrite=False)
@@ -74,19 +74,34 @@ def test_a_missing_folder_is_an_os_error_and_creates_nothing(tmp_path):
     assert _names(tmp_path) == []
 
 
-def test_the_file_and_then_its_folder_are_flushed(tmp_path, monkeypatch):
-    synced: list[str] = []
-    real_fsync = os.fsync
+def test_the_file_then_the_rename_then_the_folder_are_flushed(tmp_path, monkeypatch):
+    events: list[str] = []
+    real_fsync, real_replace = os.fsync, os.replace
 
-    def record(fd):
-        synced.append("folder" if os.path.isdir(f"/proc/self/fd/{fd}") else "file")
+    def record_sync(fd):
+        events.append("sync folder" if os.path.isdir(f"/proc/self/fd/{fd}") else "sync file")
         real_fsync(fd)
+
+    def record_replace(*args):
+        events.append("rename")
+        real_replace(*args)
 
     if not os.path.isdir("/proc/self/fd"):
         pytest.skip("needs /proc to tell a folder's descriptor from a file's")
-    monkeypatch.setattr(atomic.os, "fsync", record)
+    monkeypatch.setattr(atomic.os, "fsync", record_sync)
+    monkeypatch.setattr(atomic.os, "replace", record_replace)
     atomic_write(tmp_path / "f.bin", lambda fh: fh.write(b"x"))
-    assert synced == ["file", "folder"]
+    assert events == ["sync file", "rename", "sync folder"]
+
+
+def test_a_temporary_name_taken_by_another_writer_is_left_alone(tmp_path, monkeypatch):
+    theirs = tmp_path / ".f.bin.0000.tmp"
+    theirs.write_bytes(b"another writer's half")
+    monkeypatch.setattr(atomic, "_temporary_name", lambda path: theirs)
+    with pytest.raises(FileExistsError) as caught:
+        atomic_write(tmp_path / "f.bin", lambda fh: fh.write(b"x"))
+    assert not isinstance(caught.value, atomic.DestinationExists)
+    assert theirs.read_bytes() == b"another writer's half" and not (tmp_path / "f.bin").exists()
 
 
 def test_temporaries_are_hidden_in_the_destination_folder_and_unique(tmp_path):

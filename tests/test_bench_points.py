@@ -136,11 +136,13 @@ def test_sr_length_gives_sizes_that_agree(scale):
     from srcli.geometry import scaled_length
     from srcli.resize import imresize_output_size
 
-    for n in range(8, 80):
-        m = sr_length(n, scale)
-        lr = imresize_output_size((m, m), 1 / scale)[0]
-        assert n - 4 * scale - 1 <= m <= n and scaled_length(lr, scale) == m  # these scales lose at most 3 LR pixels
+    def fits(m: int) -> bool:
+        return scaled_length(imresize_output_size((m, m), 1 / scale)[0], scale) == m
+
+    for n in range(4, 120):
+        assert sr_length(n, scale) == max((m for m in range(1, n + 1) if fits(m)), default=0)
     assert sr_length(40, 4) == 40 and sr_length(43, 4) == 40 and sr_length(21, 2.5) == 20
+    assert sr_length(13, 3.3) == 13 and sr_length(10, 1.7) == 10
 
 
 @pytest.mark.parametrize("scale, fragment", [("0.5", "must be a number >= 1"), ("nan", "must be a number >= 1"),

@@ -198,9 +198,16 @@ def test_options_a_run_would_not_read_are_refused(data, tmp_path, args, message)
     (["--scale-max", "2"], "--scale-max applies to upscale models only; isp-points is a points model"),
     (["--lr-float"], "--lr-8bit/--lr-float applies to upscale models only"),
     (["--val-scales", "2", "--val", "."], "--val-scales applies to upscale models only"),
+    (["--query-path", "reference"], "--query-path applies to upscale models only"),
 ])
 def test_upscale_options_are_refused_for_a_points_run(data, tmp_path, args, message):
     assert_usage_error(invoke(data, "--out", tmp_path / "r", *POINTS_TINY, *args), message)
+    assert not (tmp_path / "r").exists()
+
+
+def test_an_untrainable_model_is_named_before_its_unused_options(data, tmp_path):
+    assert_usage_error(invoke(data, "--out", tmp_path / "r", "--model", "bicubic", "--ratio-min", "0.2"),
+                       "cannot be trained")
 
 
 def test_unused_options_lists_only_what_the_user_gave() -> None:

@@ -184,13 +184,16 @@ def _refuse_unused(ctx: typer.Context, options: Any, given: list[str]) -> None:
     validation's), after the checks of the values themselves."""
     from srcli.errors import UsageError
     from srcli.registry import RegistryError, get_entry
-    from srcli.tasks.train_options import check_options, unused_options
+    from srcli.tasks.train_options import TASK_ONLY_OPTIONS, check_options, unused_options
 
     check_options(options)
     try:
-        task = get_entry(options.model).task
+        entry = get_entry(options.model)
     except RegistryError:
         return  # train() names the known models
+    task = entry.task
+    if not entry.trainable or task not in TASK_ONLY_OPTIONS:
+        return  # train() says the model cannot be trained
     unused = unused_options(options, task, given)
     if unused:
         name, reason = next(iter(unused.items()))

@@ -1,7 +1,7 @@
 """Atomic file writes: a reader, or a crash, sees the old whole file or the new whole file.
 
-Every file srcli writes (images, point lists, reports, plots, checkpoints, training and fit
-states) goes through :func:`atomic_write`: the content goes to a hidden temporary file in
+The files srcli writes whole (images, point lists, reports, plots, checkpoints, training and
+fit states) go through :func:`atomic_write`: the content goes to a hidden temporary file in
 the destination's folder (``.NAME.RANDOM.tmp``), is flushed to disk and renamed over the
 destination, and the rename is flushed with the folder. On any error, Ctrl-C included, the
 temporary file is removed and the destination is untouched.
@@ -16,7 +16,11 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import IO, Any
 
-__all__ = ["atomic_write"]
+__all__ = ["DestinationExists", "atomic_write"]
+
+
+class DestinationExists(FileExistsError):
+    """:func:`atomic_write` with ``overwrite=False`` found its destination there."""
 
 
 def _temporary_name(path: Path) -> Path:
@@ -34,21 +38,22 @@ def atomic_write(path: str | os.PathLike[str], write: Callable[[IO[Any]], object
             when ``text``); called once.
         text: open the temporary file in text mode.
         overwrite: when False, an existing ``path`` (checked just before the rename) is
-            kept and :class:`FileExistsError` raised.
+            kept and :class:`DestinationExists` raised.
 
     Raises:
-        FileExistsError: ``path`` exists and ``overwrite`` is False.
+        DestinationExists: ``path`` exists and ``overwrite`` is False.
         OSError: the file system refused; ``path`` is untouched.
     """
     path = Path(path)
     temp = _temporary_name(path)
-    try:
-        with open(temp, "x", encoding="utf-8", newline="\n") if text else open(temp, "xb") as fh:
+    fh = open(temp, "x", encoding="utf-8", newline="\n") if text else open(temp, "xb")
+    try:  # from here on the temporary is ours to remove
+        with fh:
             write(fh)
             fh.flush()
             os.fsync(fh.fileno())
         if not overwrite and path.exists():
-            raise FileExistsError(f"{path} already exists")
+            raise DestinationExists(f"{path} already exists")
         os.replace(temp, path)
     except BaseException:
         with contextlib.suppress(OSError):

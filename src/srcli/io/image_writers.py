@@ -14,7 +14,7 @@ from typing import BinaryIO
 
 import numpy as np
 
-from srcli.io.atomic import atomic_write
+from srcli.io.atomic import DestinationExists, atomic_write
 from srcli.io.image_data import Image
 from srcli.io.image_formats import ImageError, format_for, quantize
 from srcli.io.png16 import write_png16
@@ -62,7 +62,7 @@ def _atomic_write(path: Path, encode: Callable[[BinaryIO], None], overwrite: boo
         raise ImageError(f"{path} already exists; allow overwriting (--overwrite) or choose another name")
     try:
         atomic_write(path, encode, overwrite=overwrite)
-    except FileExistsError:
+    except DestinationExists:
         raise ImageError(f"{path} already exists; allow overwriting (--overwrite) or choose another name") from None
     except OSError as err:
         raise ImageError(f"cannot write {path}: {err.strerror or err}") from None

@@ -114,7 +114,7 @@ def sr_length(length: int, scale: float) -> int:
     from srcli.geometry import scaled_length
     from srcli.resize import imresize_output_size
 
-    for lr in range(math.floor(length / scale + 1e-9), 0, -1):
+    for lr in range(math.floor(length / scale + 1e-9) + 1, 0, -1):
         m = scaled_length(lr, scale)
         if m <= length and imresize_output_size((m, m), 1.0 / scale)[0] == lr:
             return m

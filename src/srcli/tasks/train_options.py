@@ -21,7 +21,7 @@ QUERY_PATHS = ("fast", "reference")
 RUNTIME_OPTIONS = ("workers", "device", "precision", "threads", "steps")
 #: options that only one task's training reads
 TASK_ONLY_OPTIONS: dict[str, tuple[str, ...]] = {
-    "upscale": ("scale_min", "scale_max", "quantize_lr", "val_scales"),
+    "upscale": ("scale_min", "scale_max", "quantize_lr", "val_scales", "query_path"),
     "points": ("ratio_min", "ratio_max", "irregular", "val_ratios"),
 }
 #: options that only the psnr-gain sampler reads
