@@ -74,11 +74,12 @@ def time_mode(mode: str, hw: tuple[int, int], steps: int, precision: str, width:
     import torch
 
     from srcli.tasks.fit_linr import fit_linr
+    from srcli.tasks.linr_files import parse_chunk
 
     torch.set_num_threads(threads)
     observation, sampling = _observation(mode, hw)
     options = {"width": width, "depth": depth, "autocast_dtype": torch.bfloat16 if precision == "bf16" else None,
-               "compile_mode": compile_mode, "chunk": chunk if chunk == "auto" else int(chunk)}
+               "compile_mode": compile_mode, "chunk": parse_chunk(chunk)}
     if sampling is not None:
         options[sampling[0]] = sampling[1]
     start = time.perf_counter()
@@ -95,9 +96,13 @@ def time_mode(mode: str, hw: tuple[int, int], steps: int, precision: str, width:
 
 
 def _size(text: str) -> tuple[int, int]:
-    """``"256"`` -> ``(256, 256)``; ``"768x512"`` (W x H) -> ``(512, 768)``."""
-    width, _, height = text.lower().partition("x")
-    return (int(height or width), int(width))
+    """``"256"`` -> ``(256, 256)``; ``"768x512"`` (W x H, :func:`srcli.geometry.parse_size`) -> ``(512, 768)``."""
+    from srcli.geometry import parse_size
+
+    if text.strip().isdigit():
+        return int(text), int(text)
+    width, height = parse_size(text)
+    return height, width
 
 
 def main() -> None:

@@ -18,7 +18,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Callable
 
-from srcli.io.atomic import atomic_write
+from srcli.io.atomic import atomic_torch_save
 
 if TYPE_CHECKING:
     import torch
@@ -165,14 +165,12 @@ def save_checkpoint(path: str | os.PathLike[str], model: torch.nn.Module, card: 
         half: store floating tensors as fp16 (shipped weights).
         extra: further top-level entries (optimiser state, step, ...).
     """
-    import torch
-
     spec = getattr(model, "spec", None)
     if spec is None:
         raise RegistryError("model has no .spec; build it with srcli.registry.create")
     state = {k: (v.half() if half and v.is_floating_point() else v).detach().cpu().clone() for k, v in model.state_dict().items()}
     payload = {"format": CHECKPOINT_FORMAT, "spec": spec, "state_dict": state, "card": dict(card or {}), **(extra or {})}
-    atomic_write(path, lambda fh: torch.save(payload, fh))
+    atomic_torch_save(payload, path)
 
 
 def read_checkpoint(path: str | os.PathLike[str]) -> dict[str, Any]:

@@ -16,7 +16,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import IO, Any
 
-__all__ = ["DestinationExists", "atomic_write"]
+__all__ = ["DestinationExists", "atomic_torch_save", "atomic_write"]
 
 
 class DestinationExists(FileExistsError):
@@ -60,6 +60,13 @@ def atomic_write(path: str | os.PathLike[str], write: Callable[[IO[Any]], object
             os.unlink(temp)
         raise
     _sync_folder(path.parent)
+
+
+def atomic_torch_save(obj: Any, path: str | os.PathLike[str]) -> None:
+    """``torch.save(obj)`` to ``path`` through :func:`atomic_write`."""
+    import torch
+
+    atomic_write(path, lambda fh: torch.save(obj, fh))
 
 
 def _sync_folder(folder: Path) -> None:

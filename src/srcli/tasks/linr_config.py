@@ -208,13 +208,13 @@ def resolve_config(observations: list[Observation], terms: list[DataTerm], canva
         sigma = estimate_noise_sigma(terms[denoise_index].observed) if sigma is None else float(sigma)
         if not (math.isfinite(sigma) and sigma >= 0):
             raise FitError(f"noise_sigma must be >= 0, got {sigma!r}")
-    compiled = compile_choice(opts["compile_mode"], device, steps * pixels_per_step(batch, crop, canvas_hw),
-                              opts["autocast_dtype"] is not None)
+    pixels = pixels_per_step(batch, crop, canvas_hw)
+    compiled = compile_choice(opts["compile_mode"], device, steps * pixels, opts["autocast_dtype"] is not None)
     return FitConfig(steps, float(opts["lr"]), int(opts["width"]), int(opts["depth"]), int(opts["seed"]), batch, crop,
                      int(opts["eval_every"]), opts["autocast_dtype"], stop, out_hw, reference, sigma, denoise_index,
                      opts["callback"], compiled, *_check_checkpoint(opts["checkpoint"], opts["checkpoint_every"]),
-                     _resolve_chunk(opts["chunk"], device, pixels_per_step(batch, crop, canvas_hw),
-                                    int(opts["width"]) * (int(opts["depth"]) + 1), opts["autocast_dtype"] is not None),
+                     _resolve_chunk(opts["chunk"], device, pixels, sine_features(int(opts["width"]), int(opts["depth"])),
+                                    opts["autocast_dtype"] is not None),
                      opts["chunk"] == "auto")
 
 
@@ -222,9 +222,14 @@ def fp32_config(cfg: FitConfig, canvas_hw: tuple[int, int], device: torch.device
     """``cfg`` for the fp32 redo of a low-precision fit: compiling chosen again, and an
     ``"auto"`` chunk sized again for fp32's larger activations."""
     pixels = pixels_per_step(cfg.batch, cfg.crop, canvas_hw)
-    chunk = _resolve_chunk("auto", device, pixels, cfg.width * (cfg.depth + 1), False) if cfg.chunk_auto else cfg.chunk
+    chunk = _resolve_chunk("auto", device, pixels, sine_features(cfg.width, cfg.depth), False) if cfg.chunk_auto else cfg.chunk
     return dataclasses.replace(cfg, autocast_dtype=None, chunk=chunk,
                                compiled=compile_choice(compile_mode, device, cfg.steps * pixels, False))
+
+
+def sine_features(width: int, depth: int) -> int:
+    """Features of all sine layers of a ``width`` x ``depth`` SIREN (what :func:`activation_bytes` counts)."""
+    return width * (depth + 1)
 
 
 def activation_bytes(coords: int, features: int, autocast: bool) -> int:

@@ -31,7 +31,7 @@ from typing import Any
 
 import torch
 
-from srcli.training.checkpointing import atomic_torch_save
+from srcli.io.atomic import atomic_torch_save
 
 STATE_FORMAT = "srcli-linr-state/1"
 

@@ -29,15 +29,10 @@ from typing import Any
 import numpy as np
 import torch
 
-from srcli.io.atomic import atomic_write
+from srcli.io.atomic import atomic_torch_save, atomic_write
 
 STATE_FORMAT = "srcli-train-state/1"
 STATE_FILE, BEST_FILE, LAST_FILE, LOG_FILE = "state.pt", "best.pt", "last.pt", "log.jsonl"
-
-
-def atomic_torch_save(obj: Any, path: str | os.PathLike[str]) -> None:
-    """``torch.save`` through :func:`atomic_write`."""
-    atomic_write(path, lambda fh: torch.save(obj, fh))
 
 
 def capture_rng_state() -> dict[str, Any]:
