@@ -45,6 +45,14 @@ def test_quality_json_tables_and_reports(sets, tmp_path):
         assert again.exit_code == 0 and (tmp_path / f"q.{suffix}").stat().st_size > 0
 
 
+def test_bench_reports_through_the_root_command_carry_argv(sets, tmp_path):
+    from srcli.cli.app import app
+
+    args = ["bench", "quality", str(sets[0]), "--scale", "2", "--device", "cpu", "--report", str(tmp_path / "q.json")]
+    assert runner.invoke(app, args).exit_code == 0
+    assert json.loads((tmp_path / "q.json").read_text())["argv"] == "srcli " + " ".join(args)
+
+
 def test_quality_rgb_no_quantize_and_opt(sets):
     a, _ = sets
     base = json.loads(invoke("quality", a, "--scale", "2", "--device", "cpu", "--json").stdout)["rows"][0]["psnr"]

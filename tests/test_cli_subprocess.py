@@ -41,6 +41,16 @@ def test_pipe_stdin_to_stdout(tmp_path):
     assert Image.open(tmp_path / "b.png").size == (48, 36)
 
 
+def test_report_argv_is_the_shell_command(tmp_path):
+    folder = tmp_path / "my images"
+    folder.mkdir()
+    png = write_png(folder / "a.png")
+    result = run("upscale", png, "-s", "2", "-m", "bicubic", "-o", folder / "b.png", "--report", folder / "r.json")
+    assert result.returncode == 0, result.stderr
+    argv = json.loads((folder / "r.json").read_text())["argv"]
+    assert argv == f"srcli upscale '{png}' -s 2 -m bicubic -o '{folder / 'b.png'}' --report '{folder / 'r.json'}'"
+
+
 def _finished(folder):
     return [n for n in os.listdir(folder) if not n.startswith(".")]
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import shlex
 
 import numpy as np
 import pytest
@@ -55,6 +56,22 @@ def test_folder_batch_with_report_and_json(tmp_path):
     assert {r["output_size"][0] for r in data["rows"]} == {32}
     assert (tmp_path / "out" / "sub" / "c_x2.png").is_file()
     assert (tmp_path / "r.csv").read_text().count("\n") == 4
+
+
+def test_reports_carry_the_exact_command_line(tmp_path, png):
+    from srcli.cli.common import with_invocation
+
+    args = ["upscale", str(png), "-s", "2", "-m", "bicubic", "-o", str(tmp_path / "o.png"), "--report",
+            str(tmp_path / "r.json"), "--json"]
+    result = invoke(*args)
+    assert result.exit_code == 0, result.output
+    on_disk = json.loads((tmp_path / "r.json").read_text())
+    assert on_disk["argv"] == json.loads(result.stdout)["argv"] == shlex.join(["srcli", *args])
+    assert list(on_disk)[:2] == ["command", "argv"]
+    assert with_invocation({"command": "x"}) == {"command": "x"}  # forgotten once the call returns
+    args[-3:] = ["--report", str(tmp_path / "r.md"), "--overwrite"]
+    assert invoke(*args).exit_code == 0
+    assert f"- argv: {shlex.join(['srcli', *args])}" in (tmp_path / "r.md").read_text().splitlines()
 
 
 def test_batch_goes_on_after_a_bad_file(tmp_path):

@@ -6,10 +6,8 @@ Nothing here imports torch: commands import their task modules when they run, so
 
 from __future__ import annotations
 
-from typing import Annotated, Optional
-
 import sys
-from typing import Any
+from typing import Annotated, Any, Optional
 
 import typer
 from typer.core import TyperGroup
@@ -35,8 +33,9 @@ class SrcliGroup(TyperGroup):
 
     def main(self, args: Any = None, prog_name: str | None = None, complete_var: str | None = None,
              standalone_mode: bool = True, **extra: Any) -> Any:
-        from srcli.cli.common import error
+        from srcli.cli.common import error, record_invocation
 
+        record_invocation(sys.argv[1:] if args is None else list(args))
         try:
             code = super().main(args, prog_name, complete_var, standalone_mode=False, **extra)
         except ClickException as exc:
@@ -48,6 +47,8 @@ class SrcliGroup(TyperGroup):
             code = exc.exit_code
         except typer.Abort:
             code = 130
+        finally:
+            record_invocation(None)
         code = code if isinstance(code, int) else 0
         if standalone_mode:
             sys.exit(code)

@@ -126,7 +126,7 @@ def quality_command(
 
       srcli bench quality data/set5 --model bicubic --scale 2.5,6 --metrics psnr,lr-psnr --plot charts/
     """
-    from srcli.cli.common import emit_report
+    from srcli.cli.common import emit_report, with_invocation
     from srcli.errors import UsageError
     from srcli.io.reports import check_report_path
     from srcli.tasks.bench import bench_quality, get_bench_task
@@ -165,7 +165,7 @@ def quality_command(
     if result.gains and len(datasets) > 1:
         print_gains(result.gains, plan.task.baseline, result.dataset_ranking(plan.task.baseline))
     if report:
-        write_bench_report(report, result_report)
+        write_bench_report(report, with_invocation(result_report))
     emit_report(result_report, report_path=None, as_json=as_json)
     if plot:
         for path in plot_quality(result.means, plot, setting_name=plan.task.setting_name):
@@ -237,7 +237,7 @@ def speed_command(
 
       srcli bench speed -m liif,diinn --device cuda --precision fp32,bf16 --report speed.md
     """
-    from srcli.cli.common import emit_report
+    from srcli.cli.common import emit_report, with_invocation
     from srcli.io.reports import check_report_path
     from srcli.tasks.bench import parse_list
     from srcli.tasks.bench_report import write_bench_report
@@ -255,7 +255,7 @@ def speed_command(
         bar.close()
     print_speed(result_report["rows"])
     if report:
-        write_bench_report(report, result_report)
+        write_bench_report(report, with_invocation(result_report))
     emit_report(result_report, report_path=None, as_json=as_json)
     return 0
 

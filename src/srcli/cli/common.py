@@ -8,8 +8,9 @@ from __future__ import annotations
 
 import functools
 import os
+import shlex
 import sys
-from typing import Annotated, Any, Callable, Optional, TypeVar
+from typing import Annotated, Any, Callable, Optional, Sequence, TypeVar
 
 import typer
 from rich.console import Console
@@ -82,10 +83,31 @@ class Progress:
             self._bar.stop()
 
 
+_invocation: list[str] = []  # the arguments of the running ``srcli`` call, set by the root group
+
+
+def record_invocation(args: Optional[Sequence[str]]) -> None:
+    """Remember the command line of this ``srcli`` call (arguments after the program name); None forgets it."""
+    _invocation[:] = [] if args is None else ["srcli", *args]
+
+
+def with_invocation(report: dict[str, Any]) -> dict[str, Any]:
+    """``report`` with ``argv``, the exact shell command that made it, right after ``command``."""
+    if not _invocation:
+        return report
+    stamped: dict[str, Any] = {}
+    for key, value in report.items():
+        stamped[key] = value
+        if key == "command":
+            stamped["argv"] = shlex.join(_invocation)
+    return stamped
+
+
 def emit_report(report: dict[str, Any], *, report_path: Optional[str], as_json: bool) -> None:
-    """Write ``--report`` and print ``--json`` on stdout."""
+    """Write ``--report`` and print ``--json`` on stdout, both stamped with the command line."""
     from srcli.io.reports import to_json, write_report
 
+    report = with_invocation(report)
     if report_path:
         write_report(report_path, report)
     if as_json:
