@@ -149,6 +149,22 @@ def test_sigterm_writes_the_state_and_stops(tmp_path) -> None:
     same_fit(resumed, fit_linr(obs, steps=30, eval_every=1, width=16, depth=2))
 
 
+def test_sigterm_during_the_last_step_keeps_the_result_and_still_stops(tmp_path) -> None:
+    obs = [Observation("denoise", noisy_image())]
+    state = tmp_path / "late.state"
+
+    def terminate_at_end(entry: dict) -> None:
+        if entry["step"] == 30:
+            os.kill(os.getpid(), signal.SIGTERM)
+
+    with pytest.raises(FitInterrupted, match=r"SIGTERM at the end of the fit; its result is in .*late.state") as stop:
+        fit_linr(obs, steps=30, checkpoint=state, eval_every=1, callback=terminate_at_end, width=16, depth=2)
+    assert stop.value.exit_code == 143 and torch.load(state, weights_only=True)["result"] is not None
+    again = fit_linr(obs, steps=30, checkpoint=state, eval_every=1, width=16, depth=2)
+    assert again.settings["reused_state"] is True
+    same_fit(again, fit_linr(obs, steps=30, eval_every=1, width=16, depth=2))
+
+
 def nan_in_bf16_loss(monkeypatch) -> list[str]:
     """Make every bf16 loss NaN; returns the precisions of the whole-canvas passes run."""
     real = fit_module.full_loss

@@ -165,11 +165,15 @@ def run_fit(terms: list[DataTerm], canvas_hw: tuple[int, int], cfg: FitConfig, d
     if saved is not None and saved["result"] is not None:
         return _saved_result(saved["result"], model, cfg, canvas_hw, device)
     progress = saved if saved is not None and saved["step"] is not None else None
-    result, ended = _optimise(terms, canvas_hw, cfg, model, store, progress, start)
+    result, ended, late_signal = _optimise(terms, canvas_hw, cfg, model, store, progress, start)
     if store is not None and ended:
         store.save_result({"model": model.state_dict(), "image": result.image, "curve": result.curve,
                            "steps": result.steps, "seconds": result.seconds, "stop_reason": result.stop_reason,
                            "best_step": result.best_step, "best_psnr": result.best_psnr, "settings": result.settings})
+    if late_signal is not None and store is not None:  # a stop asked for is honoured even after the last step
+        kept = "result" if ended else "state"
+        raise FitInterrupted(late_signal, f"{late_signal} at the end of the fit; its {kept} is in {store.path}: "
+                             "run the same command to continue")
     return result
 
 
@@ -183,12 +187,13 @@ def _saved_result(saved: dict[str, Any], model: Siren, cfg: FitConfig, canvas_hw
 
 
 def _optimise(terms: list[DataTerm], canvas_hw: tuple[int, int], cfg: FitConfig, model: Siren, store: FitStore | None,
-              saved: dict[str, Any] | None, start: float) -> tuple[FitResult, bool]:
+              saved: dict[str, Any] | None, start: float) -> tuple[FitResult, bool, str | None]:
     """The steps of :func:`run_fit`, from step 0 or from a saved state.
 
     Returns:
-        The result and whether the fit ended (False when the callback stopped it: its
-        state is then saved as progress, for the next run to continue).
+        The result; whether the fit ended (False when the callback stopped it: its state is
+        then saved as progress, for the next run to continue); the name of a stop signal
+        that came during the last step (too late for a checkpoint before it), else None.
     """
     steps = _Steps(terms, canvas_hw, cfg, model, store, start)
     first = 0 if saved is None else steps.resume(saved)
@@ -209,7 +214,7 @@ def _optimise(terms: list[DataTerm], canvas_hw: tuple[int, int], cfg: FitConfig,
     if isinstance(steps.net, CompiledOrEager) and steps.net.fallback is not None:
         result.settings["compiled"] = False
         result.settings["compile_fallback"] = steps.net.fallback
-    return result, not paused
+    return result, not paused, signals.requested if signals is not None else None
 
 
 def _stop_reason(cfg: FitConfig, ending: str | None, step: int) -> str:
