@@ -30,6 +30,14 @@ def interrupt_at(step: int):
     return callback
 
 
+def sigterm_at(step: int):
+    """A callback that sends this process SIGTERM when the fit reports ``step``."""
+    def callback(entry: dict) -> None:
+        if entry["step"] == step:
+            os.kill(os.getpid(), signal.SIGTERM)
+    return callback
+
+
 def same_fit(a, b) -> None:
     assert a.steps == b.steps and a.stop_reason == b.stop_reason
     for (name, p), q in zip(a.model.state_dict().items(), b.model.state_dict().values(), strict=True):
@@ -134,14 +142,9 @@ def test_bad_checkpoint_settings(tmp_path, monkeypatch, kwargs: dict, message: s
 def test_sigterm_writes_the_state_and_stops(tmp_path) -> None:
     obs = [Observation("denoise", noisy_image())]
     state = tmp_path / "term.state"
-
-    def terminate_at_10(entry: dict) -> None:
-        if entry["step"] == 10:
-            os.kill(os.getpid(), signal.SIGTERM)
-
     before = signal.getsignal(signal.SIGTERM)
     with pytest.raises(FitInterrupted, match=r"SIGTERM at step 11 of 30; the fit's state is in .*term.state") as stop:
-        fit_linr(obs, steps=30, checkpoint=state, checkpoint_every=1000, eval_every=1, callback=terminate_at_10,
+        fit_linr(obs, steps=30, checkpoint=state, checkpoint_every=1000, eval_every=1, callback=sigterm_at(10),
                  width=16, depth=2)
     assert torch.load(state, weights_only=True)["step"] == 11
     assert signal.getsignal(signal.SIGTERM) is before and stop.value.exit_code == 143  # the handler is put back
@@ -152,13 +155,8 @@ def test_sigterm_writes_the_state_and_stops(tmp_path) -> None:
 def test_sigterm_during_the_last_step_keeps_the_result_and_still_stops(tmp_path) -> None:
     obs = [Observation("denoise", noisy_image())]
     state = tmp_path / "late.state"
-
-    def terminate_at_end(entry: dict) -> None:
-        if entry["step"] == 30:
-            os.kill(os.getpid(), signal.SIGTERM)
-
     with pytest.raises(FitInterrupted, match=r"SIGTERM at the end of the fit; its result is in .*late.state") as stop:
-        fit_linr(obs, steps=30, checkpoint=state, eval_every=1, callback=terminate_at_end, width=16, depth=2)
+        fit_linr(obs, steps=30, checkpoint=state, eval_every=1, callback=sigterm_at(30), width=16, depth=2)
     assert stop.value.exit_code == 143 and torch.load(state, weights_only=True)["result"] is not None
     again = fit_linr(obs, steps=30, checkpoint=state, eval_every=1, width=16, depth=2)
     assert again.settings["reused_state"] is True
