@@ -147,6 +147,27 @@ def test_render_subcommand(tmp_path, photo):
     assert both.exit_code == 2 and "--size and --scale conflict" in both.stderr and not (tmp_path / "c.png").exists()
 
 
+def test_render_refuses_files_that_are_not_fits_and_bad_formats_before_rendering(tmp_path, photo):
+    state = tmp_path / "fit.state"
+    assert invoke("fit-linr", photo, *TINY, "-o", tmp_path / "o.png", "--checkpoint", state).exit_code == 0
+    cases = [(photo, "o1.png", "is not a srcli checkpoint (PyTorch cannot read it as plain weights)"),
+             (state, "o2.png", "is a srcli-linr-state/1 file, not a srcli checkpoint (a model or a --save-fit file)")]
+    for fit, name, message in cases:
+        result = invoke("fit-linr", "render", fit, "-o", tmp_path / name, *CPU)
+        assert result.exit_code == 2 and message in result.stderr and len(result.stderr.splitlines()) == 1
+    fit = tmp_path / "fit.pt"
+    assert invoke("fit-linr", photo, *TINY, "-o", tmp_path / "o3.png", "--save-fit", fit).exit_code == 0
+    result = invoke("fit-linr", "render", fit, "-o", tmp_path / "big.xyz", *CPU)
+    assert result.exit_code == 2 and "unsupported image format '.xyz'" in result.stderr
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["fit.pt", "fit.state", "o.png", "o3.png", "photo.png"]
+
+
+def test_an_all_transparent_image_names_its_alpha_channel(tmp_path):
+    Image.fromarray(np.zeros((6, 7, 4), np.uint8), "RGBA").save(tmp_path / "clear.png")
+    result = invoke("fit-linr", tmp_path / "clear.png", *TINY, "-o", tmp_path / "o.png")
+    assert result.exit_code == 2 and "the alpha channel (0) marks every pixel missing" in result.stderr
+
+
 def test_help_texts():
     expected = {("fit-linr", "--help"): "render", ("fit-linr", "render", "--help"): "--size",
                 ("fit-linr", "fit", "--help"): "--observe"}
@@ -162,7 +183,7 @@ def test_help_texts():
     (["{photo}", "--observe", "blur:{photo}"], "got 'blur:{photo}'"),
     (["{photo}", "--observe", "denoise:{photo}:-2"], "--observe weight must be a finite number >= 0"),
     (["{photo}", "--task", "upscale"], "unknown --task 'upscale'; use one of auto, denoise, sr, inpaint, deblur"),
-    (["{photo}", "--scale", "2", "--stop", "noise-level"], "stop='noise-level' needs a denoise observation"),
+    (["{photo}", "--scale", "2", "--stop", "noise-level"], "--stop noise-level needs a denoise observation"),
     (["{photo}", "--stop", "best-reference"], "--stop best-reference needs --reference"),
     (["{photo}", "--stop", "early"], "unknown stop rule 'early'"),
     (["{photo}", "--json", "-o", "-"], "--json and -o - both use stdout"),
@@ -172,14 +193,34 @@ def test_help_texts():
     (["{photo}", "--task", "sr"], "an sr observation needs --scale"),
     (["{photo}", "--task", "inpaint"], "nothing marks the missing pixels"),
     (["{photo}", "--scale", "-1"], "--scale must be a positive number"),
-    (["{photo}", "--size", "20"], "size must look like WIDTHxHEIGHT"),
+    (["{photo}", "--size", "20"], "--size: size must look like WIDTHxHEIGHT"),
     (["{photo}", "--reference", "{small}"], "the reference is 8x5 with 1 channel(s); it must match the output, 16x12 with 3 channel(s)"),
     (["{photo}", "--mask", "{small}"], "the mask is 8x5, the image 16x12"),
     (["{photo}", "--report", "{tmp}/r.txt"], "must end in .json, .csv or .md"),
     (["--observe", "sr:{photo}"], "an sr observation needs --scale"),
     (["{photo}", "--scale", "2", "--crop", "8"], "random crops work for denoise, inpaint and deblur"),
-    (["{photo}", "--crop", "8", "--batch", "20"], "random pixels (batch) or random crops (crop), not both"),
-    (["{photo}", "--crop", "0"], "crop must be at least 1 pixel, got 0"),
+    (["{photo}", "--crop", "8", "--batch", "20"], "--batch and --crop conflict"),
+    (["{photo}", "--crop", "0"], "--crop must be at least 1, got 0"),
+    (["{photo}", "--eval-every", "0"], "--eval-every must be at least 1, got 0"),
+    (["{photo}", "--lr", "0"], "--lr must be a positive number"),
+    # outputs that would fail or clash only after the fit are refused before it
+    (["{photo}", "--save-fit", "{tmp}/out.png"], "-o and --save-fit name the same file"),
+    (["{photo}", "--save-fit", "{tmp}/r.json", "--report", "{tmp}/r.json"], "--save-fit and --report name the same file"),
+    (["{photo}", "--save-fit", "-"], "--save-fit needs a file, not -"),
+    (["{photo}", "--save-fit", "{tmp}/nodir/fit.pt"], "--save-fit {tmp}/nodir/fit.pt: folder {tmp}/nodir does not exist"),
+    (["{photo}", "--report", "{tmp}/nodir/r.json"], "folder {tmp}/nodir does not exist"),
+    (["{photo}", "-o", "{tmp}/out.xyz"], "unsupported image format '.xyz'"),
+    (["{photo}", "--format", "gif"], "gif"),
+    (["{photo}", "--size", "99999x99999"], "the output would be 99999x99999 pixels, over the limit of 200,000,000"),
+    (["{photo}", "--scale", "1e6"], "the fitted canvas would be 16000000x12000000 pixels"),
+    # corruption options no observation takes
+    (["--observe", "denoise:{photo}", "--kernel", "gauss:5:1"], "--kernel applies to deblur observations"),
+    (["{photo}", "--scale", "2", "--mask", "{small}"], "--mask applies to inpaint observations"),
+    (["--observe", "denoise:{photo}", "--scale", "2"], "--scale applies to sr observations"),
+    (["{photo}", "--noise-sigma", "25"], "--noise-sigma sets the level of --stop noise-level"),
+    (["{photo}", "--stop", "noise-level", "--noise-sigma", "-5"], "--noise-sigma must be a number >= 0 on the 0-255 scale, got -5"),
+    (["{photo}", "--kernel", "box:0"], "kernel size must be an integer from 1 to 1023, got 0"),
+    (["{photo}", "--kernel", "box:99999"], "kernel size must be an integer from 1 to 1023, got 99999"),
     (["{photo}", "--compile", "maybe"], "unknown compile mode 'maybe'; use one of auto, on, off"),
 ])
 def test_bad_input_is_one_line_exit_2_and_no_output(tmp_path, photo, args, fragment):
@@ -238,8 +279,8 @@ def test_checkpoint_makes_a_rerun_return_the_finished_fit(tmp_path, noisy):
 
 
 @pytest.mark.parametrize("args,message", [
-    (["--checkpoint", "{out}"], "is also an input or output file"),
-    (["--checkpoint", "{noisy}"], "is also an input or output file"),
+    (["--checkpoint", "{out}"], "-o and --checkpoint name the same file"),
+    (["--checkpoint", "{noisy}"], "is also an input file"),
     (["--checkpoint", "-"], "needs a file or folder"),
     (["--checkpoint", "{tmp}/nowhere/x.state"], "does not exist"),
     (["--checkpoint", "{tmp}/x.state", "--checkpoint-every", "0"], "--checkpoint-every must be at least 1"),

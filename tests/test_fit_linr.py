@@ -110,6 +110,19 @@ def test_deblur_defaults_to_4000_steps_and_callback_stops() -> None:
     assert plain.settings["steps"] == 500 and plain.settings["lr"] == 1e-4
 
 
+def test_stop_reason_counts_steps_in_words() -> None:
+    obs = [Observation("denoise", smooth_image(6, 5))]
+    assert fit_linr(obs, steps=1, width=8, depth=1).stop_reason == "fixed: 1 step"
+    assert fit_linr(obs, steps=2, width=8, depth=1).stop_reason == "fixed: 2 steps"
+
+
+def test_canvas_and_output_are_bounded_before_anything_is_allocated() -> None:
+    with pytest.raises(FitError, match="the fitted canvas would be 5000000x6000000 pixels, over the limit"):
+        fit_linr([Observation("sr", smooth_image(6, 5), scale=1e6)], steps=1, width=8, depth=1)
+    with pytest.raises(FitError, match="the output would be 30000x20000 pixels"):
+        fit_linr([Observation("denoise", smooth_image(6, 5))], out_size=(20000, 30000), steps=1, width=8, depth=1)
+
+
 def test_save_load_render_round_trip(tmp_path) -> None:
     result = fit_linr([Observation("denoise", smooth_image(12, 20))], steps=10, **SMALL)
     path = tmp_path / "fit.pt"

@@ -51,6 +51,28 @@ def test_parse_kernel_errors(tmp_path) -> None:
     assert math.isclose(float(parse_blur_kernel("GAUSS:3:1").sum()), 1.0, rel_tol=1e-6)
 
 
+def test_unreadable_kernel_files_are_user_errors_without_warnings(tmp_path) -> None:
+    import warnings
+
+    (tmp_path / "empty.npy").write_bytes(b"")
+    np.save(tmp_path / "words.npy", np.array([["a", "b"], ["c", "d"]]))
+    (tmp_path / "empty.txt").write_text("")
+    cases = {"empty.npy": "cannot read blur kernel", "words.npy": "cannot read blur kernel",
+             "empty.txt": "holds no numbers"}
+    for name, message in cases.items():
+        with warnings.catch_warnings():
+            warnings.simplefilter("error")  # a warning would print lines before the one-line error
+            with pytest.raises(ForwardModelError, match=message):
+                parse_blur_kernel(str(tmp_path / name))
+
+
+@pytest.mark.parametrize("spec", ["box:0", "box:1024", "gauss:0:1", "gauss:100000:2"])
+def test_kernel_spec_sizes_are_bounded(spec: str) -> None:
+    with pytest.raises(ForwardModelError, match="kernel size must be an integer from 1 to 1023"):
+        parse_blur_kernel(spec)
+    assert parse_blur_kernel("box:1023").shape == (1023, 1023) and parse_blur_kernel("gauss:4:1").shape == (4, 4)
+
+
 def test_noise_sigma_estimate() -> None:
     gen = torch.Generator().manual_seed(0)
     y, x = torch.meshgrid(torch.linspace(0, 1, 64), torch.linspace(0, 1, 64), indexing="ij")

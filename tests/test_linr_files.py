@@ -13,7 +13,6 @@ from srcli.errors import UsageError
 from srcli.tasks.linr_files import (
     FitLinrOptions,
     ObserveSpec,
-    check_options,
     default_output,
     fit_linr_files,
     render_fit_file,
@@ -43,21 +42,6 @@ def ihdr(path) -> tuple[int, int, int, int]:
 
 def opts(**kw) -> FitLinrOptions:
     return FitLinrOptions(**{**TINY, **kw})
-
-
-@pytest.mark.parametrize("kw, fragment", [
-    ({"bit_depth": "12"}, "unknown --bit-depth '12'"),
-    ({"scale": 0.0}, "--scale must be a positive number"),
-    ({"scale": float("nan")}, "--scale must be a positive number"),
-    ({"mask": "m.png", "missing_value": "0"}, "--mask and --missing-value conflict"),
-    ({"invert_mask": True}, "--invert-mask needs --mask"),
-    ({"steps": -1}, "--steps must be at least 0"),
-    ({"stop": "best-reference"}, "--stop best-reference needs --reference"),
-])
-def test_check_options(kw, fragment):
-    with pytest.raises(UsageError, match=fragment):
-        check_options(FitLinrOptions(**kw))
-    check_options(FitLinrOptions(scale=0.5, mask="m.png", invert_mask=True, steps=0, bit_depth="16"))
 
 
 def test_default_output_naming():

@@ -84,7 +84,7 @@ def test_bad_checkpoints(tmp_path, content):
         match = "not a srcli checkpoint"
     else:
         path.write_bytes(content)
-        match = "cannot read checkpoint"
+        match = "cannot read checkpoint" if not content else "is not a srcli checkpoint .PyTorch cannot read it"
     with pytest.raises(RegistryError, match=match):
         registry.load_checkpoint(path)
     with pytest.raises(RegistryError, match="not found"):
@@ -98,5 +98,5 @@ def test_checkpoint_does_not_run_code(tmp_path):
 
     path = tmp_path / "evil.pt"
     torch.save({"format": registry.CHECKPOINT_FORMAT, "x": Evil()}, path)
-    with pytest.raises(RegistryError, match="cannot read checkpoint"):
+    with pytest.raises(RegistryError, match="is not a srcli checkpoint"):
         registry.read_checkpoint(path)

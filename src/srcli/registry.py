@@ -14,6 +14,7 @@ from __future__ import annotations
 import fnmatch
 import importlib
 import os
+import pickle
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Callable
@@ -185,7 +186,9 @@ def read_checkpoint(path: str | os.PathLike[str]) -> dict[str, Any]:
         payload = torch.load(path, map_location="cpu", weights_only=True)
     except FileNotFoundError:
         raise RegistryError(f"checkpoint not found: {path}") from None
-    except Exception as exc:  # pickle errors, truncated zip, ...
+    except pickle.UnpicklingError:  # not a PyTorch file, or one that needs unsafe loading
+        raise RegistryError(f"{path} is not a srcli checkpoint (PyTorch cannot read it as plain weights)") from None
+    except Exception as exc:  # truncated zip, ...
         raise RegistryError(f"cannot read checkpoint {path}: {type(exc).__name__}: {str(exc).splitlines()[0] if str(exc) else ''}") from None
     if isinstance(payload, dict) and payload.get("format") == CHECKPOINT_FORMAT:
         return payload
@@ -193,6 +196,8 @@ def read_checkpoint(path: str | os.PathLike[str]) -> dict[str, Any]:
         from srcli.models.liif_official import convert_official_liif
 
         return convert_official_liif(payload)
+    if isinstance(payload, dict) and isinstance(payload.get("format"), str):
+        raise RegistryError(f"{path} is a {payload['format']} file, not a srcli checkpoint (a model or a --save-fit file)")
     raise RegistryError(f"{path} is not a srcli checkpoint nor an official LIIF checkpoint")
 
 

@@ -115,11 +115,14 @@ def emit_report(report: dict[str, Any], *, report_path: Optional[str], as_json: 
         sys.stdout.flush()
 
 
-def parse_size_option(value: Optional[str]) -> Optional[tuple[int, int]]:
-    """Parse ``--size WxH`` (None passes through)."""
-    from srcli.geometry import parse_size
+def parse_size_option(value: Optional[str], option: str = "--size") -> Optional[tuple[int, int]]:
+    """Parse ``--size WxH`` (None passes through); a bad value's message names ``option``."""
+    from srcli.geometry import SizeError, parse_size
 
-    return None if value is None else parse_size(value)
+    try:
+        return None if value is None else parse_size(value)
+    except SizeError as exc:
+        raise SizeError(f"{option}: {exc}") from None
 
 
 # Shared options (Annotated aliases keep each command's signature short)

@@ -73,7 +73,7 @@ class FitProgress:
 @fit_linr_app.command("fit", no_args_is_help=True)
 @handles_errors
 def fit_command(
-    image: Annotated[Optional[str], typer.Argument(help="The corrupted image (or - for stdin); its task is --task.", metavar="[IMAGE]", show_default=False)] = None,
+    image: Annotated[Optional[str], typer.Argument(help="The corrupted image (or - for stdin); its task is --task.", metavar="IMAGE", show_default=False)] = None,
     output: Annotated[Optional[str], typer.Option("--output", "-o", help="Restored image, or - for stdout. Default: <stem>_linr.<ext> next to the first image.", rich_help_panel="Output")] = None,
     task: Annotated[str, typer.Option("--task", "-t", help="What IMAGE suffered: auto (sr with --scale, deblur with --kernel, inpaint with a mask / missing value / alpha, else denoise), denoise, sr, inpaint, deblur.", rich_help_panel=CORRUPTION)] = "auto",
     observe: Annotated[Optional[list[str]], typer.Option("--observe", help="Another observation of the same scene, TASK:PATH[:WEIGHT] (repeatable); denoise terms weigh 0.1 in joint fits unless given.", rich_help_panel=CORRUPTION, show_default=False)] = None,
@@ -123,8 +123,6 @@ def fit_command(
 
       srcli fit-linr --observe sr:low.png --observe denoise:noisy.png --scale 4 -o joint.png --save-fit fit.pt
     """
-    from pathlib import Path
-
     from srcli.errors import UsageError
     from srcli.io.reports import check_report_path
     from srcli.tasks.linr_files import FitLinrOptions, fit_linr_files, parse_chunk
@@ -132,8 +130,6 @@ def fit_command(
 
     if report:
         check_report_path(report)
-        if checkpoint is not None and Path(report).resolve() == Path(checkpoint).resolve():
-            raise UsageError("--checkpoint and --report name the same file; choose another path for one of them")
     if as_json and output == "-":
         error("--json and -o - both use stdout; write the image to a file or use --report")
         return 2
@@ -146,7 +142,7 @@ def fit_command(
                           reference=reference, save_fit=save_fit, eval_every=eval_every, fmt=fmt, bit_depth=bit_depth,
                           overwrite=overwrite, device=device, precision=precision, threads=threads,
                           compile_mode=compile_mode, checkpoint=checkpoint, checkpoint_every=checkpoint_every,
-                          chunk=parse_chunk(chunk))
+                          chunk=parse_chunk(chunk), report=report)
     progress = FitProgress(quiet=quiet)
     try:
         result = fit_linr_files(specs, output, opts, callback=progress)

@@ -99,13 +99,15 @@ def check_report_path(path: str) -> str:
     """Return the report format for ``path`` from its suffix.
 
     Raises:
-        UsageError: unknown suffix or a folder.
+        UsageError: unknown suffix, a folder, or a missing parent folder.
     """
     suffix = Path(path).suffix.lower()
     if suffix not in REPORT_SUFFIXES:
         raise UsageError(f"report file {path} must end in .json, .csv or .md")
     if Path(path).is_dir():
         raise UsageError(f"report path {path} is a folder; give a file name")
+    if not Path(path).parent.is_dir():
+        raise UsageError(f"report {path}: folder {Path(path).parent} does not exist")
     return suffix[1:]
 
 

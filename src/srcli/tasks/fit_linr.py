@@ -48,6 +48,7 @@ from srcli.tasks.linr_config import (
     DEFAULT_STEPS,
     STOP_RULES,
     FitError,
+    check_fit_pixels,
     fp32_config,
     resolve_config,
 )
@@ -130,6 +131,7 @@ def _resolve_terms(observations: list[Observation], device: torch.device) -> tup
     canvases = {op.render_size(tuple(o.image.shape[-2:])) for o, op in zip(observations, ops, strict=True)}
     if len(canvases) != 1:
         raise FitError(f"observations need different canvases {sorted(canvases)} (HxW); make their sizes and scales agree")
+    check_fit_pixels("the fitted canvas", next(iter(canvases)))
     joint = len(observations) > 1
     terms = []
     for obs, op in zip(observations, ops, strict=True):

@@ -26,19 +26,33 @@ class ForwardModelError(UsageError):
     """A corruption operator that cannot be built or applied (message meant for the user)."""
 
 
+#: largest side of a ``gauss:``/``box:`` kernel
+MAX_KERNEL_SIZE = 1023
+
+
 def _read_kernel_file(path: Path) -> np.ndarray:
+    """The numbers of a kernel file as float64 (ForwardModelError when it holds none or not numbers)."""
+    import warnings
+
     suffix = path.suffix.lower()
     try:
-        if suffix == ".npy":
-            return np.load(path, allow_pickle=False)
-        if suffix in {".txt", ".csv"}:
-            return np.loadtxt(path, delimiter="," if suffix == ".csv" else None, ndmin=2)
-        from PIL import Image
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")  # loadtxt warns on an empty file; the size check below says it
+            if suffix == ".npy":
+                array = np.asarray(np.load(path, allow_pickle=False), dtype=np.float64)
+            elif suffix in {".txt", ".csv"}:
+                array = np.loadtxt(path, delimiter="," if suffix == ".csv" else None, ndmin=2)
+            else:
+                from PIL import Image
 
-        with Image.open(path) as im:
-            return np.asarray(im.convert("F"), dtype=np.float64)
-    except (OSError, ValueError) as exc:
-        raise ForwardModelError(f"cannot read blur kernel {path}: {exc}") from None
+                with Image.open(path) as im:
+                    array = np.asarray(im.convert("F"), dtype=np.float64)
+    except (OSError, ValueError, TypeError, EOFError) as exc:
+        reason = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+        raise ForwardModelError(f"cannot read blur kernel {path}: {reason}") from None
+    if array.size == 0:
+        raise ForwardModelError(f"blur kernel {path} holds no numbers")
+    return array
 
 
 def parse_blur_kernel(spec: str) -> torch.Tensor:
@@ -54,20 +68,22 @@ def parse_blur_kernel(spec: str) -> torch.Tensor:
         ForwardModelError: bad spec, unreadable file, not 2-D, non-finite or non-positive sum.
     """
     parts = spec.strip().lower().split(":")
-    try:
-        if parts[0] in {"gauss", "gaussian"} and len(parts) == 3:
+    if parts[0] in {"gauss", "gaussian", "box"} and len(parts) == (2 if parts[0] == "box" else 3):
+        try:
+            size = int(parts[1])
+            if not 1 <= size <= MAX_KERNEL_SIZE:
+                raise ValueError(f"kernel size must be an integer from 1 to {MAX_KERNEL_SIZE}, got {size}")
+            if parts[0] == "box":
+                return torch.full((size, size), 1.0 / (size * size))
             from srcli.resize import gaussian_kernel
 
-            return gaussian_kernel(int(parts[1]), float(parts[2]))
-        if parts[0] == "box" and len(parts) == 2 and int(parts[1]) >= 1:
-            n = int(parts[1])
-            return torch.full((n, n), 1.0 / (n * n))
-    except ValueError as exc:
-        raise ForwardModelError(f"bad blur kernel {spec!r} ({exc}); use gauss:SIZE:SIGMA, box:SIZE or a file") from None
+            return gaussian_kernel(size, float(parts[2]))
+        except ValueError as exc:
+            raise ForwardModelError(f"bad blur kernel {spec!r} ({exc}); use gauss:SIZE:SIGMA, box:SIZE or a file") from None
     path = Path(spec)
     if not path.is_file():
         raise ForwardModelError(f"blur kernel {spec!r} is neither gauss:SIZE:SIGMA, box:SIZE nor an existing file")
-    array = np.asarray(_read_kernel_file(path), dtype=np.float64)
+    array = _read_kernel_file(path)
     if array.ndim != 2:
         raise ForwardModelError(f"blur kernel {path} must be 2-D, got shape {array.shape}")
     total = float(array.sum())

@@ -22,6 +22,7 @@ from srcli.models.siren import Siren
 from srcli.tasks.forward_models import estimate_noise_sigma
 from srcli.tasks.linr_state import FitStore
 from srcli.tasks.linr_terms import DataTerm
+from srcli.tasks.upscale import DEFAULT_MAX_PIXELS
 
 if TYPE_CHECKING:
     from srcli.tasks.fit_linr import Observation
@@ -35,6 +36,8 @@ DEFAULT_CHECKPOINT_EVERY = 100
 MIN_AUTO_CHUNK = 8192
 #: share of the free memory a training pass's activations may take before ``"auto"`` chunks it
 AUTO_CHUNK_MEMORY_SHARE = 0.25
+#: most pixels of a fit's canvas or output (``srcli upscale``'s default limit)
+MAX_FIT_PIXELS = DEFAULT_MAX_PIXELS
 
 
 class FitError(UsageError):
@@ -194,6 +197,7 @@ def resolve_config(observations: list[Observation], terms: list[DataTerm], canva
     out_hw = canvas_hw if opts["out_size"] is None else (int(opts["out_size"][0]), int(opts["out_size"][1]))
     if min(out_hw) < 1:
         raise FitError(f"out_size must be positive, got {out_hw}")
+    check_fit_pixels("the output", out_hw)
     stop = opts["stop"]
     if stop not in STOP_RULES:
         raise FitError(f"unknown stop rule {stop!r}; use one of {', '.join(STOP_RULES)}")
@@ -216,6 +220,13 @@ def resolve_config(observations: list[Observation], terms: list[DataTerm], canva
                      _resolve_chunk(opts["chunk"], device, pixels, sine_features(int(opts["width"]), int(opts["depth"])),
                                     opts["autocast_dtype"] is not None),
                      opts["chunk"] == "auto")
+
+
+def check_fit_pixels(what: str, hw: tuple[int, int]) -> None:
+    """FitError when ``hw`` (H, W) has more than :data:`MAX_FIT_PIXELS` pixels."""
+    if hw[0] * hw[1] > MAX_FIT_PIXELS:
+        raise FitError(f"{what} would be {hw[1]}x{hw[0]} pixels, over the limit of {MAX_FIT_PIXELS:,}; "
+                       "check --scale and --size")
 
 
 def fp32_config(cfg: FitConfig, canvas_hw: tuple[int, int], device: torch.device, compile_mode: str) -> FitConfig:

@@ -15,6 +15,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from srcli.errors import UsageError
+from srcli.tasks.linr_checks import check_destinations, check_options, check_output, check_used
 from srcli.tasks.linr_observations import ObserveSpec, build_observation
 from srcli.tasks.outputs import (
     BIT_DEPTHS,
@@ -68,6 +69,7 @@ class FitLinrOptions:
     checkpoint: str | None = None
     checkpoint_every: int = 100
     chunk: int | str = "auto"
+    report: str | None = None
     extra: dict[str, Any] = field(default_factory=dict)
 
 
@@ -81,24 +83,6 @@ def parse_chunk(text: str) -> int | str:
     return int(value)
 
 
-def check_options(opts: FitLinrOptions) -> None:
-    """UsageError for bad values, before any image is read."""
-    if opts.bit_depth not in BIT_DEPTHS:
-        raise UsageError(f"unknown --bit-depth {opts.bit_depth!r}; use {', '.join(BIT_DEPTHS)}")
-    if opts.scale is not None and not (math.isfinite(opts.scale) and opts.scale > 0):
-        raise UsageError(f"--scale must be a positive number, got {opts.scale!r}")
-    if opts.mask is not None and opts.missing_value is not None:
-        raise UsageError("--mask and --missing-value conflict: give one way of marking the missing pixels")
-    if opts.invert_mask and opts.mask is None:
-        raise UsageError("--invert-mask needs --mask")
-    if opts.steps is not None and opts.steps < 0:
-        raise UsageError(f"--steps must be at least 0, got {opts.steps}")
-    if opts.stop == "best-reference" and opts.reference is None:
-        raise UsageError("--stop best-reference needs --reference GT")
-    if opts.checkpoint_every < 1:
-        raise UsageError(f"--checkpoint-every must be at least 1, got {opts.checkpoint_every}")
-
-
 def _read_all(specs: list[ObserveSpec], opts: FitLinrOptions) -> tuple[list[Image], Image | None, np.ndarray | None]:
     from srcli.io.images import read_image
 
@@ -106,38 +90,6 @@ def _read_all(specs: list[ObserveSpec], opts: FitLinrOptions) -> tuple[list[Imag
     mask_image = read_image(opts.mask) if opts.mask is not None else None
     reference = exact_pixels(read_image(opts.reference)) if opts.reference is not None else None
     return images, mask_image, reference
-
-
-def _check_output(output: str, inputs: list[str], overwrite: bool, what: str = "output") -> None:
-    from pathlib import Path
-
-    from srcli.io.paths import STDIO
-
-    if output == STDIO:
-        return
-    path = Path(output)
-    if path.is_dir():
-        raise UsageError(f"{what} {output} is a folder; give a file name such as {Path(output) / 'restored.png'}")
-    if any(path.resolve() == Path(i).resolve() for i in inputs if i != STDIO):
-        raise UsageError(f"{what} {output} is one of the inputs; srcli never overwrites an input")
-    if path.exists() and not overwrite:
-        raise UsageError(f"{what} {output} exists; use --overwrite to replace it")
-
-
-def _check_state_file(checkpoint: str | None, others: list[str]) -> None:
-    """UsageError when ``--checkpoint`` names an input or output file."""
-    from pathlib import Path
-
-    from srcli.io.paths import STDIO
-
-    if checkpoint is None:
-        return
-    if checkpoint == STDIO:
-        raise UsageError("--checkpoint needs a file or folder, not -")
-    state = Path(checkpoint).resolve()
-    for other in others:
-        if other != STDIO and Path(other).resolve() == state:
-            raise UsageError(f"--checkpoint {checkpoint} is also an input or output file; choose another path")
 
 
 def _kernel_file(kernel: str | None) -> str | None:
@@ -213,14 +165,12 @@ def fit_linr_files(specs: list[ObserveSpec], output: str | None, opts: FitLinrOp
         raise UsageError("nothing to fit: give an IMAGE or --observe TASK:PATH")
     dest = output if output is not None else default_output(specs, opts.fmt)
     paths = [s.path for s in specs] + [p for p in (opts.mask, opts.reference, _kernel_file(opts.kernel)) if p]
-    _check_output(dest, paths, opts.overwrite)
-    if opts.save_fit is not None:
-        _check_output(opts.save_fit, paths, opts.overwrite, "--save-fit file")
-    _check_state_file(opts.checkpoint, [*paths, dest, *([opts.save_fit] if opts.save_fit else [])])
+    check_destinations(dest, opts, paths)
     runtime = make_runtime(opts.device, opts.precision, opts.threads)
     kernel = parse_blur_kernel(opts.kernel) if opts.kernel is not None else None
     images, mask_image, reference = _read_all(specs, opts)
     observations = [build_observation(s, im, opts, kernel, mask_image) for s, im in zip(specs, images, strict=True)]
+    check_used(observations, opts)
     out_size = None if opts.size is None else (opts.size[1], opts.size[0])
     total = opts.steps if opts.steps is not None else (
         DEFAULT_DEBLUR_STEPS if any(o.task == "deblur" for o in observations) else DEFAULT_STEPS)
@@ -282,7 +232,8 @@ def render_fit_file(fit: str, output: str, *, size: tuple[int, int] | None = Non
         raise UsageError(f"--scale must be a positive number, got {scale!r}")
     if bit_depth not in ("8", "16", "32"):
         raise UsageError(f"--bit-depth of a render is 8, 16 or 32, got {bit_depth!r}")
-    _check_output(output, [fit], overwrite)
+    check_output(output, [fit], overwrite)
+    output_format(output, fmt)
     runtime = make_runtime(device, precision, threads)
     model, card = load_fit(fit)
     h, w = (int(v) for v in card.get("out_size", card.get("canvas", (0, 0))))

@@ -223,7 +223,8 @@ def _stop_reason(cfg: FitConfig, ending: str | None, step: int) -> str:
         return f"noise-level: data MSE reached sigma^2 at step {step}"
     if ending == "callback":
         return f"stopped by callback at step {step}"
-    return f"fixed: {cfg.steps} steps" if cfg.stop != "noise-level" else f"noise-level: not reached in {cfg.steps} steps"
+    steps = f"{cfg.steps} step{'' if cfg.steps == 1 else 's'}"
+    return f"fixed: {steps}" if cfg.stop != "noise-level" else f"noise-level: not reached in {steps}"
 
 
 class _Steps:

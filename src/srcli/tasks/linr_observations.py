@@ -79,9 +79,10 @@ def _known_mask(name: str, image: Image, opts: FitLinrOptions, mask_image: Image
         raise UsageError(f"{name}: nothing marks the missing pixels: give --mask or --missing-value, "
                          "or an image whose alpha channel is 0 where pixels are missing")
     missing = parse_missing_value(opts.missing_value) if opts.missing_value is not None else None
-    known, _source = known_pixels(image, mask=mask_image, invert_mask=opts.invert_mask, missing_value=missing)
+    known, source = known_pixels(image, mask=mask_image, invert_mask=opts.invert_mask, missing_value=missing)
     if not known.any():
-        raise UsageError(f"{name}: no pixel is known; the mask marks every pixel missing")
+        how = {"mask": "--mask marks", "missing-value": "--missing-value matches", "alpha": "the alpha channel (0) marks"}
+        raise UsageError(f"{name}: no pixel is known; {how.get(source, 'the mask marks')} every pixel missing")
     return known
 
 
