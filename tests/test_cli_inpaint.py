@@ -135,7 +135,7 @@ def test_scale_linr_and_folder_batch(tmp_path):
     ([], "nothing marks the missing pixels"),
     (["--drop", "0.5", "--missing-value", "0"], "--missing-value and --drop conflict"),
     (["--drop", "1.0"], "--drop is the fraction of pixels to drop"),
-    (["--drop", "0.5", "--method", "magic"], "unknown method 'magic'"),
+    (["--drop", "0.5", "--method", "magic"], "unknown --method 'magic'"),
     (["--missing-value", "red"], "--missing-value takes one number"),
     (["--invert-mask"], "--invert-mask needs --mask"),
     (["--drop", "0.5", "--reference", "small.png"], "the reference is 10x8"),
@@ -150,6 +150,27 @@ def test_bad_input_exit_2_without_output(tmp_path, photo, args, fragment):
     assert fragment in result.stderr and "Traceback" not in result.output
     assert not (tmp_path / "o.png").exists()
     assert sorted(p.name for p in tmp_path.iterdir()) == ["photo.png", "small.png"]
+
+
+def test_no_output_replaces_a_file_the_run_reads(tmp_path, photo):
+    mask = tmp_path / "mask.png"
+    Image.fromarray(np.where(holes(), 255, 0).astype(np.uint8)).save(mask)
+    before = mask.read_bytes()
+    clash = invoke("inpaint", photo, "--mask", mask, "-o", mask, "--overwrite", "--method", "linear")
+    assert clash.exit_code == 2 and f"output {mask} is the --mask file; srcli never overwrites an input" in clash.stderr
+    assert mask.read_bytes() == before
+    stdin_twice = invoke("inpaint", "-", "--mask", "-", "-o", tmp_path / "o.png", input=photo.read_bytes())
+    assert stdin_twice.exit_code == 2 and "--mask and an input both read stdin (-)" in stdin_twice.stderr
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["mask.png", "photo.png"]
+
+
+def test_unknown_output_format_and_huge_outputs_are_refused_before_the_work(tmp_path, photo):
+    bad = invoke("inpaint", photo, "--drop", "0.5", "--method", "linr", "--steps", "2", "-o", tmp_path / "new" / "o.xyz")
+    assert bad.exit_code == 2 and "unsupported image format '.xyz'" in bad.stderr and "seconds" not in bad.output
+    huge = invoke("inpaint", photo, "--drop", "0.5", "--scale", "100000", "--method", "linear", "-o", tmp_path / "b.png")
+    assert huge.exit_code != 0 and "would be 2400000x2000000 pixels, over the limit of 200,000,000" in huge.stderr
+    assert "MemoryError" not in huge.stderr
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["photo.png"]  # no folder made for the refused output
 
 
 def test_isp_without_shipped_weights_asks_for_weights(tmp_path, photo, no_shipped_weights):

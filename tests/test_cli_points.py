@@ -164,7 +164,7 @@ def test_bad_npy_and_points_outside_the_extent(tmp_path):
     (["--extent", "0,0,4,4", "--source-size", "5x5"], "--extent and --source-size conflict"),
     (["--extent", "0,0,4"], "--extent takes x0,y0,x1,y1"),
     (["--size", "10by10"], "size must look like WIDTHxHEIGHT"),
-    (["--method", "magic"], "unknown method 'magic'"),
+    (["--method", "magic"], "unknown --method 'magic'"),
     (["--method", "linear", "--weights", "w.pt"], "--weights is for --method isp"),
     (["--value-range", "0-100"], "unknown --value-range '0-100'"),
     (["--bit-depth", "12"], "unknown --bit-depth '12'"),
@@ -175,6 +175,42 @@ def test_bad_options_exit_2_before_any_work(tmp_path, photo, args, fragment):
     result = invoke("from-points", pts, "-o", tmp_path / "o.png", *args)
     assert result.exit_code == 2 and fragment in result.stderr, result.output
     assert not (tmp_path / "o.png").exists() and "Traceback" not in result.output
+
+
+def test_a_report_never_replaces_an_input_or_an_output(tmp_path, photo):
+    pts = tmp_path / "p.csv"
+    assert invoke("sample-points", photo, "--ratio", "0.5", "-o", pts).exit_code == 0
+    before = pts.read_bytes()
+    over_input = invoke("from-points", pts, "-o", tmp_path / "o.png", "--method", "linear", "--report", pts)
+    assert over_input.exit_code == 2 and f"--report {pts} is also input {pts}" in over_input.stderr
+    over_points = invoke("sample-points", photo, "--ratio", "0.5", "-o", pts, "--overwrite", "--report", pts)
+    assert over_points.exit_code == 2 and f"--report {pts} is also output {pts}" in over_points.stderr
+    assert pts.read_bytes() == before and sorted(p.name for p in tmp_path.iterdir()) == ["p.csv", "photo.png"]
+
+
+def test_outputs_are_checked_before_the_work(tmp_path, photo):
+    made = invoke("sample-points", photo, "--ratio", "0.5", "-o", tmp_path / "new" / "deeper" / "p.csv")
+    assert made.exit_code == 0, made.output  # missing folders are created, as for images
+    pts = tmp_path / "new" / "deeper" / "p.csv"
+    cases = [(["-o", tmp_path / "x" / "o.xyz"], "unsupported image format '.xyz'"),
+             (["--size", "100000x100000"], "output would be 100000x100000 pixels, over the limit of 200,000,000"),
+             (["--scale", "1e5"], "over the limit of 200,000,000")]
+    for args, message in cases:
+        result = invoke("from-points", pts, "--method", "linear", *(args if "-o" in args else [*args, "-o", tmp_path / "o.png"]))
+        assert result.exit_code == 2 and message in result.stderr and "MemoryError" not in result.stderr, result.output
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["new", "photo.png"]
+    far = tmp_path / "far.csv"
+    far.write_text("x,y,v\n0,0,0.1\n100000,0,0.2\n0,100000,0.3\n")
+    result = invoke("from-points", far, "--method", "linear", "-o", tmp_path / "o.png")
+    assert result.exit_code == 2 and "set --size or --scale (the default is the extent of the points)" in result.stderr
+
+
+def test_rbf_with_locally_collinear_points_is_a_user_error(tmp_path):
+    rows = [f"{x},0,{x / 40:.3f}" for x in range(30)] + ["15,10,0.5"]
+    (tmp_path / "line.csv").write_text("x,y,v\n" + "\n".join(rows) + "\n")
+    result = invoke("from-points", tmp_path / "line.csv", "--method", "rbf", "--size", "8x8", "-o", tmp_path / "o.png")
+    assert result.exit_code == 2 and "local fit is singular; use another method" in result.stderr
+    assert "LinAlgError" not in result.stderr and not (tmp_path / "o.png").exists()
 
 
 def test_isp_without_shipped_weights_asks_for_weights(tmp_path, photo, no_shipped_weights):

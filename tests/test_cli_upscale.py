@@ -166,6 +166,8 @@ def _bad_cases(tmp_path, png):
         ([png, "-s", "2", "-o", out, "--format", "gif"], 2, "--format"),
         ([png, "-s", "2", "-o", out, "--bit-depth", "12"], 2, "--bit-depth"),
         ([png, "-s", "2", "-o", out, "--report", tmp_path / "r.txt"], 2, ".json, .csv or .md"),
+        ([png, "-s", "2", "-o", out, "--report", tmp_path / "nodir" / "r.json"], 2, "nodir does not exist"),
+        ([png, "-s", "2", "-o", tmp_path / "newdir" / "o.xyz"], 2, "unsupported image format '.xyz'"),
         ([png, "-s", "2", "-o", "-"], 2, "--format"),
         (["-", "-s", "2"], 2, "needs -o"),
         ([png, "-s", "2", "-o", out, "--weights", badckpt], 2, "bad.pt"),

@@ -185,7 +185,7 @@ def test_option_checks(no_shipped_weights):
     with pytest.raises(UsageError, match="--scale must be a positive"):
         check_common(False, False, "8", 0.0)
     assert resolve_method("auto", None) == "linear" and resolve_method("auto", "x.pt") == "isp"
-    with pytest.raises(UsageError, match="unknown method 'magic'"):
+    with pytest.raises(UsageError, match="unknown --method 'magic'"):
         resolve_method("magic", None)
 
 

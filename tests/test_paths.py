@@ -3,7 +3,7 @@
 import pytest
 
 from srcli.errors import UsageError
-from srcli.io.paths import Job, expand_inputs, plan_jobs
+from srcli.io.paths import Job, check_report_apart, expand_inputs, plan_jobs
 
 
 @pytest.fixture()
@@ -86,3 +86,26 @@ def test_stdio_rules(tree):
         plan_jobs([str(tree / "in")], "-", suffix="", fmt="png")
     with pytest.raises(UsageError, match="unknown --format"):
         plan_jobs([src], None, suffix="_x", fmt="gif")
+
+
+def test_outputs_never_replace_files_that_options_read(tree):
+    image, mask = str(tree / "in" / "a.png"), str(tree / "in" / "b.jpg")
+    with pytest.raises(UsageError, match=r"output .*b\.jpg is the --mask file; srcli never overwrites an input"):
+        plan_jobs([image], mask, suffix="_x", reads={"--mask": mask})
+    (tree / "in" / "c.png").write_bytes(b"x")
+    with pytest.raises(UsageError, match=r"output .*c\.png is the --reference file"):
+        plan_jobs([str(tree / "in" / "sub")], str(tree / "in"), suffix="", fmt="png",
+                  reads={"--reference": str(tree / "in" / "c.png")})
+    # names that are no file (a registry model, a missing path) are not compared
+    assert plan_jobs([image], str(tree / "liif"), suffix="", reads={"--weights": "liif"})[0].dest == str(tree / "liif")
+
+
+def test_a_report_is_no_other_file_of_the_run(tree):
+    image, mask, out = str(tree / "in" / "a.png"), str(tree / "in" / "b.jpg"), str(tree / "out.png")
+    for report, what in [(image, "input"), (out, "output"), (mask, "the --mask file")]:
+        with pytest.raises(UsageError, match=f"--report {report} is also {what}"):
+            plan_jobs([image], out, suffix="", reads={"--mask": mask}, report=report)
+    assert plan_jobs([image], out, suffix="", report=str(tree / "r.json"))[0].dest == out
+    with pytest.raises(UsageError, match="--report r.csv is also output r.csv"):
+        check_report_apart("r.csv", [("output r.csv", "./r.csv")])
+    check_report_apart("-", [("input -", "-")])  # stdin/stdout are no files

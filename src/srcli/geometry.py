@@ -17,8 +17,25 @@ if TYPE_CHECKING:  # torch is imported lazily so the CLI starts fast
     import torch
 
 
+#: most pixels of an output image (``srcli upscale --max-pixels`` default; every other command's limit)
+MAX_OUTPUT_PIXELS = 200_000_000
+
+
 class SizeError(ValueError):
     """An output size request that cannot be satisfied (bad value or conflicting options)."""
+
+
+def check_output_pixels(hw: tuple[int, int], what: str = "output", hint: str = "") -> None:
+    """SizeError when ``hw`` (H, W) has more than :data:`MAX_OUTPUT_PIXELS` pixels.
+
+    Args:
+        hw: the size asked for.
+        what: the image it is, for the message.
+        hint: what sets it, for the message (e.g. ``"check --scale and --size"``).
+    """
+    if hw[0] * hw[1] > MAX_OUTPUT_PIXELS:
+        raise SizeError(f"{what} would be {hw[1]}x{hw[0]} pixels, over the limit of {MAX_OUTPUT_PIXELS:,}"
+                        + (f"; {hint}" if hint else ""))
 
 
 def scaled_length(length: int, scale: float) -> int:

@@ -64,7 +64,8 @@ def inpaint_command(
     opts = InpaintOptions(mask=mask, invert_mask=invert_mask, missing_value=missing_value, drop=drop, seed=seed,
                           scale=scale, method=method, weights=weights, steps=steps, reference=reference, suffix=suffix,
                           fmt=fmt, bit_depth=bit_depth, recursive=recursive, overwrite=overwrite,
-                          skip_existing=skip_existing, device=device, precision=precision, threads=threads)
+                          skip_existing=skip_existing, device=device, precision=precision, threads=threads,
+                          report=report)
     bars: list[Progress] = []
 
     def progress_factory(total: int) -> Progress:

@@ -66,7 +66,7 @@ def from_points_command(
                              source_size=parse_size_option(source_size), method=method, weights=weights,
                              value_range=value_range, drop_outside=drop_outside, reference=reference, fmt=fmt,
                              bit_depth=bit_depth, overwrite=overwrite, skip_existing=skip_existing, device=device,
-                             precision=precision, threads=threads)
+                             precision=precision, threads=threads, report=report)
     bars: list[Progress] = []
 
     def progress_factory(total: int) -> Progress:
@@ -116,6 +116,6 @@ def sample_points_command(
         error("--json and -o - both use stdout; write the points to a file or use --report")
         return 2
     row = sample_points_file(image, output, ratio=ratio, irregular=irregular, seed=seed, value_range=value_range,
-                             overwrite=overwrite)
+                             overwrite=overwrite, report=report)
     emit_report(make_report("sample-points", [row], summary={"points": row["points"]}), report_path=report, as_json=as_json)
     return 0

@@ -61,7 +61,7 @@ def upscale_command(
     opts = UpscaleOptions(scale=scale, size=parse_size_option(size), width=width, height=height, model=model,
                           weights=weights, suffix=suffix, fmt=fmt, recursive=recursive, overwrite=overwrite,
                           skip_existing=skip_existing, max_pixels=max_pixels, bit_depth=bit_depth, device=device,
-                          precision=precision, threads=threads, tile=tile, chunk=chunk)
+                          precision=precision, threads=threads, tile=tile, chunk=chunk, report=report)
     bars: list[Progress] = []
 
     def progress_factory(total: int) -> Progress:

@@ -96,6 +96,8 @@ def plan_jobs(
     fmt: str | None = None,
     recursive: bool = False,
     suffixes: set[str] | None = None,
+    reads: dict[str, str | None] | None = None,
+    report: str | None = None,
 ) -> list[Job]:
     """Expand inputs and decide every output path.
 
@@ -106,10 +108,20 @@ def plan_jobs(
         fmt: output format name (``png``, ``jpeg``, ...) or None to keep the input's.
         recursive: descend into folders and mirror the tree.
         suffixes: accepted input suffixes (default: images).
+        reads: other files the command reads, by option (``{"--mask": path}``): no output may
+            replace them.
+        report: the ``--report`` file: it may be no input, output or other file read.
 
     Raises:
         UsageError: inconsistent inputs/outputs, e.g. an output folder that is a file.
     """
+    jobs = _plan(inputs, output, suffix=suffix, fmt=fmt, recursive=recursive, suffixes=suffixes)
+    _refuse_replacing_reads(jobs, reads or {}, report)
+    return jobs
+
+
+def _plan(inputs: list[str], output: str | None, *, suffix: str, fmt: str | None, recursive: bool,
+          suffixes: set[str] | None) -> list[Job]:
     if fmt is not None and fmt.lower() not in FORMAT_SUFFIX:
         raise UsageError(f"unknown --format {fmt!r}; use one of png, jpeg, webp, bmp, tiff")
     found = expand_inputs(inputs, recursive=recursive, suffixes=suffixes)
@@ -151,6 +163,30 @@ def _checked(job: Job) -> Job:
     if dst.exists() and src.exists() and os.path.samefile(src, dst):
         raise UsageError(f"output {job.dest} is the input itself; srcli never overwrites an input (use -o or --suffix)")
     return job
+
+
+def _same_file(a: str, b: str) -> bool:
+    return a != STDIO and b != STDIO and os.path.realpath(a) == os.path.realpath(b)
+
+
+def _refuse_replacing_reads(jobs: list[Job], reads: dict[str, str | None], report: str | None) -> None:
+    """UsageError when an output is a file read by an option, or the report is any file of the run."""
+    read = {option: path for option, path in reads.items() if path is not None and Path(path).is_file()}
+    for job in jobs:
+        for option, path in read.items():
+            if _same_file(job.dest, path):
+                raise UsageError(f"output {job.dest} is the {option} file; srcli never overwrites an input")
+    named = [(f"input {j.source}", j.source) for j in jobs] + [(f"output {j.dest}", j.dest) for j in jobs]
+    check_report_apart(report, [*named, *((f"the {option} file", path) for option, path in read.items())])
+
+
+def check_report_apart(report: str | None, files: list[tuple[str, str]]) -> None:
+    """UsageError when ``report`` is one of ``files`` (``(description, path)`` pairs)."""
+    if report is None:
+        return
+    for what, path in files:
+        if _same_file(report, path):
+            raise UsageError(f"--report {report} is also {what}; choose another report path")
 
 
 def _refuse_collisions(jobs: list[Job]) -> None:

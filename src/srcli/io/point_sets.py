@@ -93,7 +93,7 @@ def make_point_set(
     for test, label in ((np.isnan, "NaN"), (np.isinf, "an infinite value")):
         bad = test(array).any(axis=1)
         if bad.any():
-            raise PointsError(f"{locate(int(np.argmax(bad)))} holds {label} ({int(bad.sum())} bad rows in all)")
+            raise PointsError(f"{locate(int(np.argmax(bad)))} holds {label} ({int(bad.sum())} bad row{'' if int(bad.sum()) == 1 else 's'} in all)")
     values, value_range = _scale_values(array[:, 2:], value_range, locate)
     return validate_point_set(PointSet(array[:, :2].copy(), values, source_size, value_range))
 

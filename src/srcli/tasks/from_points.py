@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from srcli.geometry import scaled_length
+from srcli.geometry import check_output_pixels, scaled_length
 from srcli.io.points import Extent, PointSet, PointsError, points_inside, resolve_extent, validate_point_set
 from srcli.tasks.interpolate import METHODS as CLASSICAL_METHODS
 from srcli.tasks.interpolate import interpolate_points
@@ -110,6 +110,7 @@ def _output_size(size: tuple[int, int] | None, extent: Extent) -> tuple[int, int
     h, w = (int(v) for v in size)
     if h <= 0 or w <= 0:
         raise PointsError(f"output size must be positive, got {w}x{h}")
+    check_output_pixels((h, w), hint="set --size or --scale (the default is the extent of the points)")
     return h, w
 
 

@@ -34,11 +34,12 @@ from typing import TYPE_CHECKING, Any, Callable
 import numpy as np
 
 from srcli.errors import UsageError
+from srcli.geometry import check_output_pixels, scaled_length
 from srcli.io.paths import Job, plan_jobs
 from srcli.tasks.batch import BatchResult, run_batch
 from srcli.tasks.outputs import (
-    BIT_DEPTHS, check_common, colour, exact_pixels, output_format, reference_metrics, stored_values, summarise,
-    write_output,
+    BIT_DEPTHS, check_common, check_one_stdin, check_output_formats, colour, exact_pixels, output_format,
+    reference_metrics, stored_values, summarise, write_output,
 )
 from srcli.tasks.points_files import METHODS, load_points_model, resolve_method
 
@@ -163,6 +164,7 @@ def inpaint_array(image: np.ndarray, known: np.ndarray, *, scale: float = 1.0, m
         raise UsageError(f"the known-pixel mask is {known.shape}, the image {image.shape[:2]}")
     if int(known.sum()) < 3:
         raise UsageError(f"only {int(known.sum())} known pixel(s); at least 3 are needed")
+    check_output_pixels((scaled_length(known.shape[0], scale), scaled_length(known.shape[1], scale)), hint="check --scale")
     if method == "linr":
         return _inpaint_linr(image, known, scale, runtime, steps, seed)
     groups = [[0], [1]] if image.shape[2] == 2 else [list(range(image.shape[2]))]
@@ -175,7 +177,6 @@ def _inpaint_linr(image: np.ndarray, known: np.ndarray, scale: float, runtime: R
                   steps: int | None, seed: int) -> np.ndarray:
     import torch
 
-    from srcli.geometry import scaled_length
     from srcli.tasks.fit_linr import Observation, fit_linr
 
     h, w = known.shape
@@ -218,6 +219,7 @@ class InpaintOptions:
     device: str = "auto"
     precision: str = "auto"
     threads: int | None = None
+    report: str | None = None
 
 
 def _inpaint_one(job: Job, opts: InpaintOptions, method: str, model: Any, runtime: Runtime,
@@ -272,7 +274,10 @@ def inpaint_files(inputs: list[str], output: str | None, opts: InpaintOptions, *
         raise UsageError("--invert-mask needs --mask")
     if opts.steps is not None and opts.steps < 0:
         raise UsageError(f"--steps must be at least 0, got {opts.steps}")
-    jobs = plan_jobs(inputs, output, suffix=opts.suffix, fmt=opts.fmt, recursive=opts.recursive)
+    jobs = plan_jobs(inputs, output, suffix=opts.suffix, fmt=opts.fmt, recursive=opts.recursive, report=opts.report,
+                     reads={"--mask": opts.mask, "--reference": opts.reference, "--weights": opts.weights})
+    check_output_formats(jobs, opts.fmt)
+    check_one_stdin(jobs, {"--mask": opts.mask, "--reference": opts.reference})
     if opts.reference is not None and len(jobs) > 1:
         raise UsageError("--reference compares one output: give one input image")
     method = resolve_method(opts.method, opts.weights)

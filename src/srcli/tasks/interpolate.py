@@ -17,6 +17,8 @@ sample's value exactly. Results are not clipped (cubic and rbf may overshoot [0,
 
 from __future__ import annotations
 
+from typing import Any
+
 import numpy as np
 from scipy.interpolate import CloughTocher2DInterpolator, LinearNDInterpolator, RBFInterpolator
 from scipy.spatial import Delaunay, QhullError, cKDTree
@@ -78,12 +80,20 @@ def interpolate_points(
     for start in range(0, query.shape[0], _CHUNK):
         part = query[start : start + _CHUNK]
         dist, nearest = tree.query(part, k=1)
-        result = values[nearest] if interpolator is None else interpolator(part)
+        result = values[nearest] if interpolator is None else _evaluate(interpolator, part, method, rbf_neighbors)
         gaps = np.isnan(result).any(axis=1)
         result[gaps] = values[nearest[gaps]]
         result[dist == 0] = values[nearest[dist == 0]]
         out[start : start + _CHUNK] = result
     return out.reshape(h, w, -1).astype(np.float32)
+
+
+def _evaluate(interpolator: Any, part: np.ndarray, method: str, rbf_neighbors: int) -> np.ndarray:
+    try:
+        return interpolator(part)
+    except np.linalg.LinAlgError:  # rbf: a pixel's neighbours all on one line make its local fit singular
+        raise PointsError(f"{method}: the {rbf_neighbors} nearest points of some pixels lie on one line, so their "
+                          "local fit is singular; use another method (linear, cubic) or more scattered points") from None
 
 
 def _make_interpolator(xy: np.ndarray, values: np.ndarray, method: str, rbf_neighbors: int):  # noqa: ANN202

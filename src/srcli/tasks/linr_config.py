@@ -18,11 +18,11 @@ import torch
 
 from srcli.device import DeviceError, resolve_compile
 from srcli.errors import UsageError
+from srcli.geometry import SizeError, check_output_pixels
 from srcli.models.siren import Siren
 from srcli.tasks.forward_models import estimate_noise_sigma
 from srcli.tasks.linr_state import FitStore
 from srcli.tasks.linr_terms import DataTerm
-from srcli.tasks.upscale import DEFAULT_MAX_PIXELS
 
 if TYPE_CHECKING:
     from srcli.tasks.fit_linr import Observation
@@ -36,8 +36,6 @@ DEFAULT_CHECKPOINT_EVERY = 100
 MIN_AUTO_CHUNK = 8192
 #: share of the free memory a training pass's activations may take before ``"auto"`` chunks it
 AUTO_CHUNK_MEMORY_SHARE = 0.25
-#: most pixels of a fit's canvas or output (``srcli upscale``'s default limit)
-MAX_FIT_PIXELS = DEFAULT_MAX_PIXELS
 
 
 class FitError(UsageError):
@@ -223,10 +221,11 @@ def resolve_config(observations: list[Observation], terms: list[DataTerm], canva
 
 
 def check_fit_pixels(what: str, hw: tuple[int, int]) -> None:
-    """FitError when ``hw`` (H, W) has more than :data:`MAX_FIT_PIXELS` pixels."""
-    if hw[0] * hw[1] > MAX_FIT_PIXELS:
-        raise FitError(f"{what} would be {hw[1]}x{hw[0]} pixels, over the limit of {MAX_FIT_PIXELS:,}; "
-                       "check --scale and --size")
+    """FitError when ``hw`` (H, W) has more than :data:`srcli.geometry.MAX_OUTPUT_PIXELS` pixels."""
+    try:
+        check_output_pixels(hw, what, "check --scale and --size")
+    except SizeError as exc:
+        raise FitError(str(exc)) from None
 
 
 def fp32_config(cfg: FitConfig, canvas_hw: tuple[int, int], device: torch.device, compile_mode: str) -> FitConfig:

@@ -16,7 +16,7 @@ import numpy as np
 
 from srcli.errors import UsageError
 from srcli.io.image_formats import quantize
-from srcli.io.paths import STDIO
+from srcli.io.paths import STDIO, Job
 from srcli.tasks.batch import BatchResult
 
 if TYPE_CHECKING:
@@ -79,13 +79,28 @@ def output_format(dest: str, fmt: str | None) -> str:
     return format_for(dest, fmt or ("png" if dest == STDIO else None))
 
 
+def check_output_formats(jobs: list[Job], fmt: str | None) -> None:
+    """ImageError for a planned output whose format is unknown, before any work is done."""
+    for job in jobs:
+        output_format(job.dest, fmt)
+
+
+def check_one_stdin(jobs: list[Job], reads: dict[str, str | None]) -> None:
+    """UsageError when stdin (``-``) would be read twice: by an input and an option, or by two options."""
+    readers = [option for option, path in reads.items() if path == STDIO]
+    readers += ["an input"] if any(job.source == STDIO for job in jobs) else []
+    if len(readers) > 1:
+        raise UsageError(f"{' and '.join(readers)} both read stdin (-); only one of them can")
+
+
 def write_output(dest: str, image: Image, fmt: str | None, overwrite: bool) -> None:
-    """Write ``image`` atomically in :func:`output_format` (parent folders created)."""
+    """Write ``image`` atomically in :func:`output_format` (parent folders created once the format is known)."""
     from srcli.io.images import write_image
 
+    encoding = output_format(dest, fmt)
     if dest != STDIO:
         Path(dest).parent.mkdir(parents=True, exist_ok=True)
-    write_image(dest, image, format=output_format(dest, fmt), overwrite=overwrite)
+    write_image(dest, image, format=encoding, overwrite=overwrite)
 
 
 def check_common(overwrite: bool, skip_existing: bool, bit_depth: str, scale: float | None = None) -> None:

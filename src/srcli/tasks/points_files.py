@@ -13,10 +13,11 @@ from typing import TYPE_CHECKING, Any, Callable
 import numpy as np
 
 from srcli.errors import UsageError
-from srcli.io.paths import STDIO, Job, plan_jobs
+from srcli.geometry import check_output_pixels
+from srcli.io.paths import STDIO, Job, check_report_apart, plan_jobs
 from srcli.tasks.batch import BatchResult, run_batch
 from srcli.tasks.outputs import (
-    BIT_DEPTHS, check_common, exact_pixels, output_format, reference_metrics, stored_values, summarise, write_output,
+    BIT_DEPTHS, check_common, check_one_stdin, check_output_formats, exact_pixels, output_format, reference_metrics, stored_values, summarise, write_output,
 )
 
 if TYPE_CHECKING:
@@ -54,6 +55,7 @@ class FromPointsOptions:
     device: str = "auto"
     precision: str = "auto"
     threads: int | None = None
+    report: str | None = None
 
 
 def parse_extent(text: str) -> tuple[float, float, float, float]:
@@ -73,11 +75,14 @@ def points_output_size(size: tuple[int, int] | None, scale: float | None,
     if size is not None and scale is not None:
         raise UsageError("--size and --scale conflict: give only one of them")
     if size is not None:
-        return size[1], size[0]
-    if scale is None:
+        hw = size[1], size[0]
+    elif scale is None:
         return None
-    x0, y0, x1, y1 = extent
-    return max(1, math.floor(scale * (y1 - y0) + 0.5)), max(1, math.floor(scale * (x1 - x0) + 0.5))
+    else:
+        x0, y0, x1, y1 = extent
+        hw = max(1, math.floor(scale * (y1 - y0) + 0.5)), max(1, math.floor(scale * (x1 - x0) + 0.5))
+    check_output_pixels(hw, hint="check --size and --scale")
+    return hw
 
 
 def _points_one(job: Job, opts: FromPointsOptions, method: str, model: Any, runtime: Runtime,
@@ -126,7 +131,10 @@ def from_points_files(inputs: list[str], output: str | None, opts: FromPointsOpt
             raise UsageError("--extent and --source-size conflict: give only one of them")
     if opts.value_range != "auto" and opts.value_range not in VALUE_RANGES:
         raise UsageError(f"unknown --value-range {opts.value_range!r}; use auto, {', '.join(VALUE_RANGES)}")
-    jobs = plan_jobs(inputs, output, suffix="", fmt=opts.fmt or "png", suffixes=POINT_SUFFIXES)
+    jobs = plan_jobs(inputs, output, suffix="", fmt=opts.fmt or "png", suffixes=POINT_SUFFIXES, report=opts.report,
+                     reads={"--reference": opts.reference, "--weights": opts.weights})
+    check_output_formats(jobs, opts.fmt)
+    check_one_stdin(jobs, {"--reference": opts.reference})
     if opts.reference is not None and len(jobs) > 1:
         raise UsageError("--reference compares one output: give one point file")
     method = resolve_method(opts.method, opts.weights, allowed=METHODS[:-1])
@@ -142,24 +150,31 @@ def from_points_files(inputs: list[str], output: str | None, opts: FromPointsOpt
 
 
 def sample_points_file(image: str, output: str, *, ratio: float, irregular: bool = False, seed: int = 0,
-                       value_range: str = "0-1", overwrite: bool = False) -> dict[str, Any]:
+                       value_range: str = "0-1", overwrite: bool = False, report: str | None = None) -> dict[str, Any]:
     """Sample an image file into a point file (``srcli sample-points``).
 
     ``.npy`` writes an ``(N, 2 + C)`` array, ``.tsv`` tab-separated text, ``.csv``/``.txt``
-    and ``-`` (stdout) CSV with a ``# source-size: WxH`` line.
+    and ``-`` (stdout) CSV with a ``# source-size: WxH`` line. Missing folders of
+    ``output`` are created.
 
     Returns:
         The report row.
 
     Raises:
-        UsageError, ImageError, PointsError: bad output name, existing output, bad image or ratio.
+        UsageError, ImageError, PointsError: bad output name, existing output, a ``report``
+        path that is the image or the output, bad image or ratio.
     """
     from srcli.io.images import read_image
-    from srcli.io.points import sample_points, write_points
+    from srcli.io.points import VALUE_RANGES, sample_points, write_points
 
+    if value_range not in VALUE_RANGES:
+        raise UsageError(f"unknown --value-range {value_range!r}; use {', '.join(VALUE_RANGES)}")
+    check_report_apart(report, [(f"input {image}", image), (f"output {output}", output)])
     if output != STDIO:
         if Path(output).suffix.lower() not in POINT_SUFFIXES:
             raise UsageError(f"point files end in {', '.join(sorted(POINT_SUFFIXES))} (or use -o - for CSV on stdout); got {output}")
+        if Path(output).is_dir():
+            raise UsageError(f"output {output} is a folder; give a file name such as {Path(output) / 'points.csv'}")
         if Path(output).exists() and not overwrite:
             raise UsageError(f"output {output} exists; use --overwrite to replace it")
     src = read_image(image)
@@ -168,6 +183,8 @@ def sample_points_file(image: str, output: str, *, ratio: float, irregular: bool
     if src.bit_depth == "float32" and not (0 <= float(src.pixels.min()) and float(src.pixels.max()) <= 1):
         raise UsageError(f"{image} holds float values outside [0, 1]; point values must lie in [0, 1]")
     points = sample_points(src.pixels, ratio, irregular=irregular, seed=seed)
+    if output != STDIO:
+        Path(output).parent.mkdir(parents=True, exist_ok=True)
     write_points(output, points, value_range=value_range)
     return {"input": image, "output": output, "input_size": list(src.size), "points": len(points),
             "channels": points.channels, "ratio": ratio, "irregular": irregular, "seed": seed,
@@ -181,7 +198,7 @@ def resolve_method(method: str, weights: str | None, *, allowed: tuple[str, ...]
         UsageError: a method not in ``allowed``.
     """
     if method not in allowed:
-        raise UsageError(f"unknown method {method!r}; use one of {', '.join(allowed)}")
+        raise UsageError(f"unknown --method {method!r}; use one of {', '.join(allowed)}")
     if method != "auto":
         return method
     from srcli.registry import get_entry

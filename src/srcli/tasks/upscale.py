@@ -13,14 +13,15 @@ from typing import TYPE_CHECKING, Any, Callable
 
 from srcli.device import Runtime, make_runtime, run_with_fallback
 from srcli.errors import UsageError
-from srcli.geometry import output_size
+from srcli.geometry import MAX_OUTPUT_PIXELS, output_size
 from srcli.io.paths import STDIO, Job, plan_jobs
 from srcli.tasks.batch import BatchResult, run_batch
+from srcli.tasks.outputs import check_output_formats
 
 if TYPE_CHECKING:
     import torch
 
-DEFAULT_MAX_PIXELS = 200_000_000
+DEFAULT_MAX_PIXELS = MAX_OUTPUT_PIXELS
 #: models in order of preference for the default; the first with shipped weights wins. The
 #: order is measured (README, "Shipped weights"): the shipped DIINN has the highest Y-PSNR
 #: of the three on Set5, Set14 and B100 at x3-x8 (and on Set14 and B100 at x2) and is the
@@ -142,6 +143,7 @@ class UpscaleOptions:
     threads: int | None = None
     tile: int | None = None
     chunk: int | None = None
+    report: str | None = None
 
     def default_suffix(self) -> str:
         """``_x2.5`` for a scale, ``_1000x700`` for a size, ``_w640`` / ``_h480`` otherwise."""
@@ -212,7 +214,8 @@ def upscale_files(inputs: list[str], output: str | None, opts: UpscaleOptions, *
 
     _check_options(opts)
     jobs = plan_jobs(inputs, output, suffix=opts.suffix if opts.suffix is not None else opts.default_suffix(),
-                     fmt=opts.fmt, recursive=opts.recursive)
+                     fmt=opts.fmt, recursive=opts.recursive, reads={"--weights": opts.weights}, report=opts.report)
+    check_output_formats(jobs, opts.fmt)
     runtime = make_runtime(opts.device, opts.precision, opts.threads)
     model_name = default_model() if opts.model == "default" else opts.model
     model, _card = load_model(model_name, opts.weights)
