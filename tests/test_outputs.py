@@ -17,6 +17,10 @@ def test_output_formats_are_checked_per_job():
     check_output_formats([Job("a.png", "a.raw")], "png")  # --format decides
     with pytest.raises(ImageError, match="unsupported image format '.raw'"):
         check_output_formats([Job("a.png", "b.png"), Job("a.png", "a.raw")], None)
+    check_output_formats([Job("a.png", "b.jpeg"), Job("a.png", "c.JPG")], "jpg")
+    check_output_formats([Job("a.png", "b.tif")], "tiff")
+    with pytest.raises(UsageError, match="--format jpeg conflicts with the output name b.png"):
+        check_output_formats([Job("a.png", "b.png")], "jpeg")
 
 
 def test_stdin_is_read_once():

@@ -127,7 +127,7 @@ def _plan(inputs: list[str], output: str | None, *, suffix: str, fmt: str | None
     found = expand_inputs(inputs, recursive=recursive, suffixes=suffixes)
     if found[0][0] == STDIO:
         if output is None:
-            raise UsageError("reading stdin needs -o FILE or -o - (with --format)")
+            raise UsageError("reading stdin needs -o FILE or -o - (stdout)")
         if output == STDIO and fmt is None:
             raise UsageError("writing to stdout needs --format (png, jpeg, webp, bmp or tiff)")
         return [Job(STDIO, output)]

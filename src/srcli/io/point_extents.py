@@ -68,7 +68,7 @@ def points_inside(points: PointSet, extent: Extent, *, drop_outside: bool = Fals
     if not drop_outside:
         raise PointsError(
             f"{outside} of {len(points)} points lie outside the extent x0,y0,x1,y1 = {x0:g},{y0:g},{x1:g},{y1:g}; "
-            "give a larger extent or drop them"
+            "give a larger extent (--extent, --source-size) or drop them (--drop-outside)"
         )
     return validate_point_set(PointSet(points.xy[inside], points.values[inside], points.source_size, points.value_range))
 

@@ -16,7 +16,7 @@ import numpy as np
 
 from srcli.errors import UsageError
 from srcli.io.image_formats import quantize
-from srcli.io.paths import STDIO, Job
+from srcli.io.paths import IMAGE_SUFFIXES, STDIO, Job
 from srcli.tasks.batch import BatchResult
 
 if TYPE_CHECKING:
@@ -80,9 +80,15 @@ def output_format(dest: str, fmt: str | None) -> str:
 
 
 def check_output_formats(jobs: list[Job], fmt: str | None) -> None:
-    """ImageError for a planned output whose format is unknown, before any work is done."""
+    """Before any work: ImageError for a planned output whose format is unknown, UsageError
+    for ``--format`` against an output's image suffix (``-o a.png --format jpeg``)."""
+    from srcli.io.image_formats import format_for
+
     for job in jobs:
-        output_format(job.dest, fmt)
+        encoding = output_format(job.dest, fmt)
+        suffix = Path(job.dest).suffix.lower() if job.dest != STDIO else ""
+        if fmt and suffix in IMAGE_SUFFIXES and format_for(job.dest) != encoding:
+            raise UsageError(f"--format {fmt} conflicts with the output name {job.dest}; give only one of them")
 
 
 def check_one_stdin(jobs: list[Job], reads: dict[str, str | None]) -> None:
