@@ -165,6 +165,7 @@ def _bad_cases(tmp_path, png):
         ([png, "-s", "2", "-o", out, "--precision", "fp16", "--device", "cpu"], 2, "fp16"),
         ([png, "-s", "2", "-o", out, "--format", "gif"], 2, "--format"),
         ([png, "-s", "2", "-o", out, "--bit-depth", "12"], 2, "--bit-depth"),
+        ([png, "-s", "2", "-o", out, "--bit-depth", "32"], 2, "32 (float) needs TIFF"),
         ([png, "-s", "2", "-o", out, "--report", tmp_path / "r.txt"], 2, ".json, .csv or .md"),
         ([png, "-s", "2", "-o", out, "--report", tmp_path / "nodir" / "r.json"], 2, "nodir does not exist"),
         ([png, "-s", "2", "-o", tmp_path / "newdir" / "o.xyz"], 2, "unsupported image format '.xyz'"),

@@ -276,7 +276,7 @@ def inpaint_files(inputs: list[str], output: str | None, opts: InpaintOptions, *
         raise UsageError(f"--steps must be at least 0, got {opts.steps}")
     jobs = plan_jobs(inputs, output, suffix=opts.suffix, fmt=opts.fmt, recursive=opts.recursive, report=opts.report,
                      reads={"--mask": opts.mask, "--reference": opts.reference, "--weights": opts.weights})
-    check_output_formats(jobs, opts.fmt)
+    check_output_formats(jobs, opts.fmt, opts.bit_depth)
     check_one_stdin(jobs, {"--mask": opts.mask, "--reference": opts.reference})
     if opts.reference is not None and len(jobs) > 1:
         raise UsageError("--reference compares one output: give one input image")

@@ -12,8 +12,8 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from srcli.errors import UsageError
-from srcli.io.paths import STDIO
-from srcli.tasks.outputs import BIT_DEPTHS, output_format
+from srcli.io.paths import STDIO, Job
+from srcli.tasks.outputs import BIT_DEPTHS, check_output_formats
 
 if TYPE_CHECKING:
     from srcli.tasks.fit_linr import Observation
@@ -62,7 +62,7 @@ def check_destinations(dest: str, opts: FitLinrOptions, inputs: list[str]) -> No
     differ from it, from each other and from every input, and the image format must be known.
     """
     check_output(dest, inputs, opts.overwrite)
-    output_format(dest, opts.fmt)
+    check_output_formats([Job(inputs[0] if inputs else STDIO, dest)], opts.fmt, opts.bit_depth)
     if opts.save_fit is not None:
         if opts.save_fit == STDIO:
             raise UsageError("--save-fit needs a file, not -")

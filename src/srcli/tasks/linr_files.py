@@ -15,10 +15,12 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from srcli.errors import UsageError
+from srcli.io.paths import Job
 from srcli.tasks.linr_checks import check_destinations, check_options, check_output, check_used
 from srcli.tasks.linr_observations import ObserveSpec, build_observation
 from srcli.tasks.outputs import (
     BIT_DEPTHS,
+    check_output_formats,
     colour,
     exact_pixels,
     output_format,
@@ -233,7 +235,7 @@ def render_fit_file(fit: str, output: str, *, size: tuple[int, int] | None = Non
     if bit_depth not in ("8", "16", "32"):
         raise UsageError(f"--bit-depth of a render is 8, 16 or 32, got {bit_depth!r}")
     check_output(output, [fit], overwrite)
-    output_format(output, fmt)
+    check_output_formats([Job(fit, output)], fmt, bit_depth)
     runtime = make_runtime(device, precision, threads)
     model, card = load_fit(fit)
     h, w = (int(v) for v in card.get("out_size", card.get("canvas", (0, 0))))

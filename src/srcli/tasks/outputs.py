@@ -32,8 +32,9 @@ def colour(pixels: np.ndarray) -> np.ndarray:
 
 
 def stored_values(pixels: np.ndarray, bit_depth: str, fmt: str) -> np.ndarray:
-    """``pixels`` as a file of ``fmt`` (``"PNG"``, ...) at ``bit_depth`` holds them (8 bits for JPEG/WebP/BMP)."""
-    depth = "uint8" if fmt in _EIGHT_BIT_FORMATS else bit_depth
+    """``pixels`` as a file of ``fmt`` (``"PNG"``, ...) at ``bit_depth`` holds them (8 bits for
+    JPEG/WebP/BMP, at most 16 for PNG: the writer's deepest)."""
+    depth = stored_depth(bit_depth, fmt)
     if depth == "float32":
         return pixels.astype(np.float32)
     levels = quantize(pixels.astype(np.float32), depth)  # the writer's rounding of its float32 pixels
@@ -79,9 +80,10 @@ def output_format(dest: str, fmt: str | None) -> str:
     return format_for(dest, fmt or ("png" if dest == STDIO else None))
 
 
-def check_output_formats(jobs: list[Job], fmt: str | None) -> None:
-    """Before any work: ImageError for a planned output whose format is unknown, UsageError
-    for ``--format`` against an output's image suffix (``-o a.png --format jpeg``)."""
+def check_output_formats(jobs: list[Job], fmt: str | None, bit_depth: str = "keep") -> None:
+    """Before any work: ImageError for a planned output whose format is unknown; UsageError
+    for ``--format`` against an output's image suffix (``-o a.png --format jpeg``) and for an
+    explicit ``--bit-depth`` the format cannot hold (16 in JPEG, 32 outside TIFF)."""
     from srcli.io.image_formats import format_for
 
     for job in jobs:
@@ -89,6 +91,17 @@ def check_output_formats(jobs: list[Job], fmt: str | None) -> None:
         suffix = Path(job.dest).suffix.lower() if job.dest != STDIO else ""
         if fmt and suffix in IMAGE_SUFFIXES and format_for(job.dest) != encoding:
             raise UsageError(f"--format {fmt} conflicts with the output name {job.dest}; give only one of them")
+        depth = BIT_DEPTHS.get(bit_depth)
+        if depth is not None and stored_depth(depth, encoding) != depth:
+            holds = "8 bits" if encoding in _EIGHT_BIT_FORMATS else "8 or 16 bits; 32 (float) needs TIFF"
+            raise UsageError(f"--bit-depth {bit_depth} does not fit the {encoding} output {job.dest}: {encoding} holds {holds}")
+
+
+def stored_depth(bit_depth: str, encoding: str) -> str:
+    """The sample type a file of ``encoding`` (``"PNG"``, ...) holds for ``bit_depth`` pixels."""
+    if encoding in _EIGHT_BIT_FORMATS:
+        return "uint8"
+    return "uint16" if encoding == "PNG" and bit_depth == "float32" else bit_depth
 
 
 def check_one_stdin(jobs: list[Job], reads: dict[str, str | None]) -> None:

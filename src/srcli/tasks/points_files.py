@@ -133,7 +133,7 @@ def from_points_files(inputs: list[str], output: str | None, opts: FromPointsOpt
         raise UsageError(f"unknown --value-range {opts.value_range!r}; use auto, {', '.join(VALUE_RANGES)}")
     jobs = plan_jobs(inputs, output, suffix="", fmt=opts.fmt or "png", suffixes=POINT_SUFFIXES, report=opts.report,
                      reads={"--reference": opts.reference, "--weights": opts.weights})
-    check_output_formats(jobs, opts.fmt)
+    check_output_formats(jobs, opts.fmt, opts.bit_depth)
     check_one_stdin(jobs, {"--reference": opts.reference})
     if opts.reference is not None and len(jobs) > 1:
         raise UsageError("--reference compares one output: give one point file")

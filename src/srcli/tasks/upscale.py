@@ -215,7 +215,7 @@ def upscale_files(inputs: list[str], output: str | None, opts: UpscaleOptions, *
     _check_options(opts)
     jobs = plan_jobs(inputs, output, suffix=opts.suffix if opts.suffix is not None else opts.default_suffix(),
                      fmt=opts.fmt, recursive=opts.recursive, reads={"--weights": opts.weights}, report=opts.report)
-    check_output_formats(jobs, opts.fmt)
+    check_output_formats(jobs, opts.fmt, opts.bit_depth)
     runtime = make_runtime(opts.device, opts.precision, opts.threads)
     model_name = default_model() if opts.model == "default" else opts.model
     model, _card = load_model(model_name, opts.weights)
