@@ -136,6 +136,7 @@ def test_scale_linr_and_folder_batch(tmp_path):
     (["--drop", "0.5", "--missing-value", "0"], "--missing-value and --drop conflict"),
     (["--drop", "1.0"], "--drop is the fraction of pixels to drop"),
     (["--drop", "0.5", "--method", "magic"], "unknown --method 'magic'"),
+    (["--drop", "0.5", "--method", "linear", "--steps", "5"], "--steps is the fit length of --method linr"),
     (["--missing-value", "red"], "--missing-value takes one number"),
     (["--invert-mask"], "--invert-mask needs --mask"),
     (["--drop", "0.5", "--reference", "small.png"], "the reference is 10x8"),

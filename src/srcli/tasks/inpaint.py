@@ -281,6 +281,8 @@ def inpaint_files(inputs: list[str], output: str | None, opts: InpaintOptions, *
     if opts.reference is not None and len(jobs) > 1:
         raise UsageError("--reference compares one output: give one input image")
     method = resolve_method(opts.method, opts.weights)
+    if opts.steps is not None and method != "linr":
+        raise UsageError(f"--steps is the fit length of --method linr; method {method} takes none")
     model = load_points_model(method, opts.weights)
     runtime = make_runtime(opts.device, opts.precision, opts.threads)
     mask = read_image(opts.mask) if opts.mask is not None else None
