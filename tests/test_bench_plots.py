@@ -12,10 +12,30 @@ from PIL import Image
 from conftest import write_png
 from srcli.errors import UsageError
 from srcli.io.images import ImageError
-from srcli.tasks.bench_plots import GAP, LABEL_HEIGHT, crops_grid, parse_box, plot_quality, require_matplotlib
+from srcli.tasks.bench_plots import (
+    GAP,
+    LABEL_HEIGHT,
+    check_plot_folder,
+    crops_grid,
+    parse_box,
+    plot_quality,
+    require_matplotlib,
+)
 
 MEANS = [{"dataset": d, "model": m, "scale": s, "psnr": 30 - s + (m == "b")}
          for d in ("set-a", "set b") for m in ("a", "b") for s in (2.0, 3.0, 4.0)]
+
+
+def test_plot_folder_is_no_file_and_no_data_set(tmp_path):
+    data = tmp_path / "set5"
+    data.mkdir()
+    (tmp_path / "a.png").write_bytes(b"x")
+    check_plot_folder(str(tmp_path / "charts"), [str(data)])  # missing: made later
+    check_plot_folder(str(tmp_path), [str(data)])
+    with pytest.raises(UsageError, match="--plot .*a.png is a file; give a folder"):
+        check_plot_folder(str(tmp_path / "a.png"), [str(data)])
+    with pytest.raises(UsageError, match="is the data set folder .*set5; the charts would join its images"):
+        check_plot_folder(str(tmp_path / "set5" / "."), [str(tmp_path / "x"), str(data)])
 
 
 def test_plot_quality_writes_one_png_per_dataset(tmp_path):

@@ -101,6 +101,7 @@ def test_tiny_run_then_resume_longer(data, tmp_path):
     result = invoke(data, "--out", run, "--steps", "2", "--json", *TINY)
     assert result.exit_code == 0, result.output
     summary = json.loads(result.stdout)
+    assert summary["command"] == "train"  # and "argv" when run as srcli (a root-app call records it)
     assert summary["step"] == 2 and summary["interrupted"] is None and summary["runtime"]["precision"] == "fp32"
     assert {p.name for p in run.iterdir()} == {"best.pt", "last.pt", "state.pt", "log.jsonl"}
     assert "trained to step 2" in result.stderr

@@ -109,3 +109,11 @@ def test_a_report_is_no_other_file_of_the_run(tree):
     with pytest.raises(UsageError, match="--report r.csv is also output r.csv"):
         check_report_apart("r.csv", [("output r.csv", "./r.csv")])
     check_report_apart("-", [("input -", "-")])  # stdin/stdout are no files
+
+
+def test_no_job_writes_another_jobs_input(tree):
+    (tree / "in" / "a_x2.png").write_bytes(b"x")
+    first, second = str(tree / "in" / "a.png"), str(tree / "in" / "a_x2.png")
+    with pytest.raises(UsageError, match=r"output .*a_x2\.png of .*a\.png is also an input of this run"):
+        plan_jobs([first, second], None, suffix="_x2")
+    assert len(plan_jobs([first, second], str(tree / "out"), suffix="_x2")) == 2

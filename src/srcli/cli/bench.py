@@ -131,7 +131,7 @@ def quality_command(
     from srcli.io.reports import check_report_path
     from srcli.tasks.bench import bench_quality, get_bench_task
     from srcli.tasks.bench_report import write_bench_report
-    from srcli.tasks.bench_plots import plot_quality, require_matplotlib
+    from srcli.tasks.bench_plots import check_plot_folder, plot_quality, require_matplotlib
 
     if report:
         check_report_path(report)
@@ -147,6 +147,7 @@ def quality_command(
         require_matplotlib()
         if metrics and "psnr" not in [m.strip().lower() for m in metrics.split(",")]:
             raise UsageError("--plot draws PSNR: add psnr to --metrics")
+        check_plot_folder(plot, datasets)
     bars: list[Progress] = []
 
     def progress_factory(total: int) -> Progress:
@@ -281,9 +282,7 @@ def crops_command(
 
       srcli bench crops data/set14/zebra.png --scale 4 --box 200,120,64,64 -m lanczos3,liif -o zebra_grid.png
     """
-    import json
-    import sys
-
+    from srcli.cli.common import print_json
     from srcli.tasks.bench import parse_list
     from srcli.tasks.bench_plots import crops_grid, parse_box
 
@@ -293,5 +292,5 @@ def crops_command(
     stderr.print(f"grid: {output} (" + ", ".join(f"{p['label']} {_fmt(p['psnr'], 2)} dB" for p in info["panels"][1:]) + ")",
                  markup=False)
     if as_json:
-        sys.stdout.write(json.dumps(info, indent=2) + "\n")
+        print_json("bench crops", info)
     return 0

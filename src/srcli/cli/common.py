@@ -103,6 +103,14 @@ def with_invocation(report: dict[str, Any]) -> dict[str, Any]:
     return stamped
 
 
+def print_json(command: str, payload: dict[str, Any]) -> None:
+    """Print ``{"command", "argv", **payload}`` as JSON on stdout (``--json`` of a command without a report file)."""
+    import json
+
+    sys.stdout.write(json.dumps(with_invocation({"command": command, **payload}), indent=2) + "\n")
+    sys.stdout.flush()
+
+
 def emit_report(report: dict[str, Any], *, report_path: Optional[str], as_json: bool) -> None:
     """Write ``--report`` and print ``--json`` on stdout, both stamped with the command line."""
     from srcli.io.reports import to_json, write_report

@@ -9,7 +9,9 @@ from typing import Annotated, Any, Callable, Optional
 
 import typer
 
-from srcli.cli.common import DeviceOpt, JsonOpt, PrecisionOpt, QuietOpt, ThreadsOpt, error, handles_errors, stderr
+from srcli.cli.common import (
+    DeviceOpt, JsonOpt, PrecisionOpt, QuietOpt, ThreadsOpt, error, handles_errors, print_json, stderr,
+)
 
 PROTOCOL = "Protocol (LIIF defaults)"
 SAMPLING = "Sampler"
@@ -167,7 +169,7 @@ def train_command(
         bar.close()
     summary = _summary(result)
     if as_json:
-        sys.stdout.write(json.dumps(summary, indent=2) + "\n")
+        print_json("train", summary)
     if result.interrupted:
         error(f"interrupted ({result.interrupted}) after step {result.step}; state saved: "
               f"continue with `srcli train --resume {result.run_dir}`")

@@ -190,9 +190,14 @@ def check_report_apart(report: str | None, files: list[tuple[str, str]]) -> None
 
 
 def _refuse_collisions(jobs: list[Job]) -> None:
+    """UsageError when two jobs write one file, or a job writes another job's input."""
     seen: dict[str, str] = {}
+    sources = {os.path.realpath(job.source): job.source for job in jobs}
     for job in jobs:
         key = os.path.abspath(job.dest)
         if key in seen:
             raise UsageError(f"{seen[key]} and {job.source} would both write {job.dest}; use -r to mirror folders")
+        if os.path.realpath(job.dest) in sources:
+            raise UsageError(f"output {job.dest} of {job.source} is also an input of this run; srcli never overwrites "
+                             "an input (use -o or --suffix)")
         seen[key] = job.source

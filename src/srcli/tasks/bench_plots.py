@@ -42,6 +42,17 @@ def require_matplotlib() -> Any:
     return plt
 
 
+def check_plot_folder(plot: str, datasets: list[str]) -> None:
+    """UsageError, before a benchmark runs, for a ``--plot`` folder that is a file or a data set
+    folder (its charts would replace or join the ground truth images)."""
+    folder = Path(plot)
+    if folder.exists() and not folder.is_dir():
+        raise UsageError(f"--plot {plot} is a file; give a folder for the charts")
+    for dataset in datasets:
+        if Path(dataset).is_dir() and folder.resolve() == Path(dataset).resolve():
+            raise UsageError(f"--plot {plot} is the data set folder {dataset}; the charts would join its images")
+
+
 def _safe_name(text: str) -> str:
     return "".join(ch if ch.isalnum() or ch in "-_." else "_" for ch in text)
 
