@@ -67,6 +67,18 @@ def test_unknown_and_untrainable_models(data, tmp_path):
     assert_usage_error(invoke(data, "--out", tmp_path / "r", "--model-args", "[1]"), "--model-args must be a JSON object")
     assert_usage_error(invoke(data, "--out", tmp_path / "r", "--model-args", '{"hidden_dims": []}'), "bad --model-args for liif")
     assert_usage_error(invoke(data, "--out", tmp_path / "r", "--model-args", '{"width": 3}'), "bad --model-args for liif")
+    assert_usage_error(invoke(data, "--out", tmp_path / "r", "--model", "bicubic"), "'bicubic' cannot be trained: it has nothing to learn")
+    assert not (tmp_path / "r").exists()  # nothing refused leaves a run folder behind
+
+
+def test_images_smaller_than_the_lr_patch_are_refused_before_the_run_folder(data, tmp_path):
+    Image.fromarray(np.zeros((7, 20, 3), np.uint8)).save(data / "thin.png")
+    assert_usage_error(invoke(data, "--out", tmp_path / "r", "--steps", "1", *TINY),
+                       "thin.png is 20x7; every image needs at least --lr-size 8 pixels on each side")
+    assert not (tmp_path / "r").exists()
+    (data / "thin.png").write_text("not an image")
+    result = invoke(data, "--out", tmp_path / "r", "--steps", "1", *TINY)
+    assert result.exit_code == 2 and result.output.count("thin.png") == 1 and not (tmp_path / "r").exists()
 
 
 @pytest.mark.parametrize("args, message", [

@@ -100,16 +100,20 @@ def _card(o: TrainOptions, task: str, images: dict[str, Any], hardware: dict[str
     return card
 
 
-def _prepare_run_dir(o: TrainOptions, resume: bool, ctx: dist_utils.DistContext) -> Path:
+def _check_run_dir(o: TrainOptions, resume: bool) -> Path:
     run_dir = Path(o.out)
     if run_dir.exists() and not run_dir.is_dir():
         raise UsageError(f"--out {run_dir} is a file; give a folder for the run")
     if not resume and (run_dir / STATE_FILE).exists():
         raise UsageError(f"{run_dir} already holds a training run; continue it with --resume {run_dir} or choose another --out")
+    return run_dir
+
+
+def _make_run_dir(run_dir: Path, ctx: dist_utils.DistContext) -> None:
+    """Create the run folder, once everything that can refuse the run has been checked."""
     if ctx.is_main:
         run_dir.mkdir(parents=True, exist_ok=True)
     dist_utils.barrier(ctx)
-    return run_dir
 
 
 def train(options: TrainOptions, *, resume: bool = False,
@@ -143,10 +147,11 @@ def train(options: TrainOptions, *, resume: bool = False,
     ctx, device = dist_utils.init_from_env(runtime.device)
     runtime = type(runtime)(device, runtime.precision, runtime.threads)
     try:
-        run_dir = _prepare_run_dir(o, resume, ctx)
+        run_dir = _check_run_dir(o, resume)
         state = load_training_state(run_dir / STATE_FILE) if resume else None
         trainer = _build_trainer(o, entry.task, paths, val_pairs, runtime, ctx, run_dir, state=state,
                                  init_checkpoint=init_checkpoint)
+        _make_run_dir(run_dir, ctx)
         trainer.progress = progress
         if state is not None:
             _restore(trainer, run_dir, state)
@@ -166,7 +171,8 @@ def _check_model(o: TrainOptions, task: str, trainable: bool, resume: bool) -> d
     from srcli.registry import RegistryError, read_checkpoint
 
     if not trainable or task not in ("upscale", "points"):
-        raise UsageError(f"model {o.model!r} cannot be trained by srcli train (it is a {task} model)")
+        why = "it has nothing to learn" if not trainable else f"srcli train trains upscale and points models, not {task} ones"
+        raise UsageError(f"model {o.model!r} cannot be trained: {why}")
     if task == "points" and o.sampler != "uniform":
         raise UsageError(f"--sampler {o.sampler} measures super-resolution gains; points models train with uniform")
     if task == "points" and o.lr_size < 3:
@@ -242,6 +248,15 @@ def _task_parts(o: TrainOptions, task: str, paths: list[Path], sizes: list[tuple
                       collate_items, validate)
 
 
+def _check_crop_sizes(paths: list[Path], sizes: list[tuple[int, int]], lr_size: int) -> None:
+    """UsageError for a training image smaller than ``--lr-size``: its crops would be smaller than
+    the LR patch (a scale below 1, and fewer pixels than ``--queries`` asks for)."""
+    for path, (h, w) in zip(paths, sizes, strict=True):
+        if min(h, w) < lr_size:
+            raise UsageError(f"training image {path} is {w}x{h}; every image needs at least --lr-size {lr_size} "
+                             "pixels on each side (remove it or lower --lr-size)")
+
+
 def _build_trainer(o: TrainOptions, task: str, paths: list[Path], val_pairs: list[Any], runtime: Any,
                    ctx: dist_utils.DistContext, run_dir: Path, *, state: dict[str, Any] | None = None,
                    init_checkpoint: dict[str, Any] | None = None) -> Trainer:
@@ -252,6 +267,7 @@ def _build_trainer(o: TrainOptions, task: str, paths: list[Path], val_pairs: lis
     """
     sizes = [oriented_size(p) for p in paths]
     model, init = _build_model(o, task, runtime.device, init_checkpoint)
+    _check_crop_sizes(paths, sizes, o.lr_size)
     if state is not None:
         init = dict(state.get("init") or {})
     parts = _task_parts(o, task, paths, sizes, model)

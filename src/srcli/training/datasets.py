@@ -84,7 +84,8 @@ def read_rgb(path: Path) -> np.ndarray:
     try:
         image = read_image(path)
     except ImageError as exc:
-        raise DataError(f"cannot use training image {path}: {exc}") from None
+        reason = str(exc)
+        raise DataError(reason if str(path) in reason else f"cannot use training image {path}: {reason}") from None
     pixels = image.pixels
     rgb = np.repeat(pixels[:, :, :1], 3, axis=2) if image.channels <= 2 else pixels[:, :, :3]
     if image.bit_depth == "uint8":
