@@ -74,6 +74,25 @@ def test_reports_carry_the_exact_command_line(tmp_path, png):
     assert f"- argv: {shlex.join(['srcli', *args])}" in (tmp_path / "r.md").read_text().splitlines()
 
 
+def test_weights_alone_pick_their_model_and_other_tasks_are_refused(tmp_path, png):
+    import torch
+
+    from srcli.registry import create, save_checkpoint
+
+    torch.manual_seed(0)
+    liif = create("liif", encoder_args={"n_feats": 8, "n_blocks": 1}, hidden_dims=[16])
+    save_checkpoint(tmp_path / "liif.pt", liif, {})
+    result = invoke("upscale", png, "-s", "2", "--weights", tmp_path / "liif.pt", "-o", tmp_path / "o.png", "--json",
+                    "--device", "cpu", "--threads", "1")
+    assert result.exit_code == 0, result.output
+    assert json.loads(result.stdout)["model"] == "liif"
+    save_checkpoint(tmp_path / "siren.pt", create("siren", width=8, depth=1), {})
+    for args in (["--model", "isp-points"], ["--model", tmp_path / "siren.pt"]):
+        other = invoke("upscale", png, "-s", "2", *args, "-o", tmp_path / "x.png", "--device", "cpu")
+        assert other.exit_code == 2 and "model, not an upscaler; see `srcli models --task upscale`" in other.stderr
+    assert not (tmp_path / "x.png").exists()
+
+
 def test_batch_goes_on_after_a_bad_file(tmp_path):
     folder = tmp_path / "in"
     folder.mkdir()

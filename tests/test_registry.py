@@ -55,6 +55,9 @@ def test_load_model_by_path_and_weights(tmp_path):
     registry.save_checkpoint(path, model)
     assert registry.load_model(str(path))[0].spec["name"] == "test-linear"
     assert registry.load_model("test-linear", weights=str(path))[0].spec["name"] == "test-linear"
+    assert registry.load_model("", weights=str(path))[0].spec["name"] == "test-linear"  # the checkpoint's own model
+    with pytest.raises(RegistryError, match="--model .*m.pt is a checkpoint and --weights .*m.pt another; give one"):
+        registry.load_model(str(path), weights=str(path))
 
 
 def test_load_matching_parameters_copies_only_matching_tensors(tmp_path):

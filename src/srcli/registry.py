@@ -257,11 +257,16 @@ def load_matching_parameters(model: torch.nn.Module, path: str | os.PathLike[str
     return copy_matching_parameters(model, read_checkpoint(path), str(path))
 
 
+def _is_checkpoint_path(name_or_path: str) -> bool:
+    return Path(name_or_path).suffix in {".pt", ".pth", ".ckpt"} or os.sep in name_or_path
+
+
 def load_model(name_or_path: str, weights: str | None = None) -> tuple[torch.nn.Module, dict[str, Any]]:
     """Resolve ``--model`` / ``--weights`` into a ready model.
 
     Args:
-        name_or_path: a registry name or a checkpoint path.
+        name_or_path: a registry name or a checkpoint path; ``""`` with ``weights``: the
+            checkpoint's own model.
         weights: optional checkpoint path overriding the shipped weights of a named model.
 
     Returns:
@@ -271,11 +276,13 @@ def load_model(name_or_path: str, weights: str | None = None) -> tuple[torch.nn.
         RegistryError: unknown name, missing weights, or unreadable checkpoint.
     """
     if weights is not None:
+        if _is_checkpoint_path(name_or_path):
+            raise RegistryError(f"--model {name_or_path} is a checkpoint and --weights {weights} another; give one of them")
         model, card = load_checkpoint(weights)
         if name_or_path and not Path(name_or_path).suffix and model.spec["name"] != name_or_path:  # type: ignore[attr-defined]
             raise RegistryError(f"--weights {weights} holds a {model.spec['name']!r} model, not {name_or_path!r}")  # type: ignore[attr-defined]
         return model, card
-    if Path(name_or_path).suffix in {".pt", ".pth", ".ckpt"} or os.sep in name_or_path:
+    if _is_checkpoint_path(name_or_path):
         return load_checkpoint(name_or_path)
     entry = get_entry(name_or_path)
     if not entry.trainable:

@@ -23,7 +23,7 @@ def upscale_command(
     width: Annotated[Optional[int], typer.Option("--width", help="Output width; height keeps the aspect.", rich_help_panel=SIZE)] = None,
     height: Annotated[Optional[int], typer.Option("--height", help="Output height; width keeps the aspect.", rich_help_panel=SIZE)] = None,
     model: Annotated[str, typer.Option("--model", "-m", help="Model name (see `srcli models`) or checkpoint path. Default: the best shipped model.")] = "default",
-    weights: Annotated[Optional[str], typer.Option("--weights", help="Checkpoint to load instead of the shipped weights.")] = None,
+    weights: Annotated[Optional[str], typer.Option("--weights", help="Checkpoint to load instead of the shipped weights; alone, it also picks the model.")] = None,
     recursive: Annotated[bool, typer.Option("--recursive", "-r", help="Descend into folders and mirror the tree under -o.")] = False,
     suffix: Annotated[Optional[str], typer.Option("--suffix", help="Added to output names (default _x<scale> or _<W>x<H>).", rich_help_panel="Output")] = None,
     fmt: Annotated[Optional[str], typer.Option("--format", "-f", help="Output encoding: png, jpeg, webp, bmp, tiff (default: the input's).", rich_help_panel="Output")] = None,

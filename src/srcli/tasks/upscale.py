@@ -8,15 +8,14 @@ from __future__ import annotations
 
 import time
 from dataclasses import dataclass
-from pathlib import Path
 from typing import TYPE_CHECKING, Any, Callable
 
 from srcli.device import Runtime, make_runtime, run_with_fallback
 from srcli.errors import UsageError
 from srcli.geometry import MAX_OUTPUT_PIXELS, output_size
-from srcli.io.paths import STDIO, Job, plan_jobs
+from srcli.io.paths import Job, plan_jobs
 from srcli.tasks.batch import BatchResult, run_batch
-from srcli.tasks.outputs import check_output_formats
+from srcli.tasks.outputs import BIT_DEPTHS, check_output_formats, output_format, stored_depth, write_output
 
 if TYPE_CHECKING:
     import torch
@@ -27,7 +26,6 @@ DEFAULT_MAX_PIXELS = MAX_OUTPUT_PIXELS
 #: of the three on Set5, Set14 and B100 at x3-x8 (and on Set14 and B100 at x2) and is the
 #: fastest (2.2x LIIF's output pixels per second on the CPU); then LIIF, then A-LIIF.
 DEFAULT_PREFERENCE = ("diinn", "liif", "a-liif", "bicubic")
-BIT_DEPTHS = {"keep": None, "8": "uint8", "16": "uint16", "32": "float32", "float": "float32"}
 
 
 def default_model() -> str:
@@ -154,12 +152,21 @@ class UpscaleOptions:
         return f"_w{self.width}" if self.width is not None else f"_h{self.height}"
 
 
+def _check_upscaler(name: str) -> None:
+    """UsageError for a model of another task (a points network, a SIREN)."""
+    from srcli.registry import get_entry
+
+    task = get_entry(name).task
+    if task != "upscale":
+        raise UsageError(f"model {name!r} is a {task} model, not an upscaler; see `srcli models --task upscale`")
+
+
 def _check_options(opts: UpscaleOptions) -> None:
     output_size((1, 1), scale=opts.scale, size=opts.size, width=opts.width, height=opts.height)
     if opts.overwrite and opts.skip_existing:
         raise UsageError("--overwrite and --skip-existing conflict: give only one of them")
     if opts.bit_depth not in BIT_DEPTHS:
-        raise UsageError(f"unknown --bit-depth {opts.bit_depth!r}; use keep, 8, 16 or 32")
+        raise UsageError(f"unknown --bit-depth {opts.bit_depth!r}; use {', '.join(BIT_DEPTHS)}")
     if opts.max_pixels <= 0:
         raise UsageError(f"--max-pixels must be positive, got {opts.max_pixels}")
     for name in ("tile", "chunk"):
@@ -169,7 +176,7 @@ def _check_options(opts: UpscaleOptions) -> None:
 
 
 def _process_one(job: Job, opts: UpscaleOptions, model: Any, model_name: str, runtime: Runtime) -> dict[str, Any]:
-    from srcli.io.images import Image, read_image, write_image
+    from srcli.io.images import Image, read_image
 
     src = read_image(job.source, max_pixels=opts.max_pixels)
     in_hw = (src.pixels.shape[0], src.pixels.shape[1])
@@ -183,11 +190,10 @@ def _process_one(job: Job, opts: UpscaleOptions, model: Any, model_name: str, ru
     result = Image.from_tensor(out, like=src)
     if BIT_DEPTHS[opts.bit_depth] is not None:
         result.bit_depth = BIT_DEPTHS[opts.bit_depth]
-    if job.dest != STDIO:
-        Path(job.dest).parent.mkdir(parents=True, exist_ok=True)
-    write_image(job.dest, result, format=opts.fmt, overwrite=opts.overwrite)
+    write_output(job.dest, result, opts.fmt, opts.overwrite)
     return {"input_size": [in_hw[1], in_hw[0]], "output_size": [out_hw[1], out_hw[0]], "channels": src.channels,
-            "bit_depth": result.bit_depth, "model": model_name, "seconds": round(seconds, 4)}
+            "bit_depth": stored_depth(result.bit_depth, output_format(job.dest, opts.fmt)), "model": model_name,
+            "seconds": round(seconds, 4)}
 
 
 def upscale_files(inputs: list[str], output: str | None, opts: UpscaleOptions, *,
@@ -217,9 +223,10 @@ def upscale_files(inputs: list[str], output: str | None, opts: UpscaleOptions, *
                      fmt=opts.fmt, recursive=opts.recursive, reads={"--weights": opts.weights}, report=opts.report)
     check_output_formats(jobs, opts.fmt, opts.bit_depth)
     runtime = make_runtime(opts.device, opts.precision, opts.threads)
-    model_name = default_model() if opts.model == "default" else opts.model
-    model, _card = load_model(model_name, opts.weights)
+    model_name = ("" if opts.weights else default_model()) if opts.model == "default" else opts.model
+    model, _card = load_model(model_name, opts.weights)  # no name with --weights alone: the checkpoint's model
     model_name = getattr(model, "spec", {}).get("name", model_name)
+    _check_upscaler(model_name)
     progress = progress_factory(len(jobs)) if progress_factory else None
     result = run_batch(jobs, lambda job: _process_one(job, opts, model, model_name, runtime),
                        overwrite=opts.overwrite, skip_existing=opts.skip_existing, report_error=report_error,
