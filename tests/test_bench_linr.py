@@ -182,7 +182,7 @@ def test_irregular_belongs_to_points_only(folder):
 
 
 @pytest.mark.parametrize("args, fragment", [
-    (["--case", "blur:2"], "bad --setting list 'blur:2': 'blur:2': the task must be"),
+    (["--case", "blur:2"], "bad --case list 'blur:2': 'blur:2': the task must be"),
     (["--case", "sr:9", "--model", "classical"], "a 16x12 image is too small for sr:9"),
     (["--case", "sr:2", "--model", "classical,nope"], "unknown method 'nope' for --task linr; use linr, classical"),
     (["--model", "linr", "--weights", "linr=w.pt"], "--weights does not apply to --task linr"),
@@ -199,7 +199,7 @@ def test_bad_requests_exit_2(folder, args, fragment):
 
 
 def test_library_bad_case_is_a_usage_error(folder):
-    with pytest.raises(UsageError, match="bad --setting list 'inpaint:1'"):
+    with pytest.raises(UsageError, match="bad --case list 'inpaint:1'"):
         bench_quality([str(folder)], models="classical", settings="inpaint:1", task="linr", device="cpu")
 
 

@@ -156,8 +156,8 @@ def test_bad_inpaint_scales(folder, scale, fragment):
 @pytest.mark.parametrize("task, models, settings, fragment", [
     ("points", "bicubic", "0.5", "unknown method 'bicubic'"),
     ("points", "linr", "0.5", "unknown method 'linr'"),
-    ("points", "linear", "0", "bad --setting list"),
-    ("inpaint", "linear", "1", "bad --setting list"),
+    ("points", "linear", "0", "bad --ratio list"),
+    ("inpaint", "linear", "1", "bad --drop list"),
 ])
 def test_bad_requests(folder, task, models, settings, fragment):
     with pytest.raises(UsageError, match=fragment):

@@ -8,6 +8,7 @@ import numpy as np
 import pytest
 
 from srcli.errors import UsageError
+from srcli.geometry import SizeError
 from srcli.tasks.bench_speed import (
     SpeedConfig, bench_speed, cpu_peak_increase_mb, measure_config, plan_speed, reset_cpu_peak, timing_stats,
 )
@@ -38,6 +39,8 @@ def test_plan_lists_every_configuration():
 def test_plan_errors(no_shipped_weights):
     with pytest.raises(UsageError, match="conflict"):
         plan_speed(["bicubic"], outputs=[16], scales=[2.0], device="cpu")
+    with pytest.raises(SizeError, match="a benchmark image would be 200000x200000 pixels, over the limit"):
+        plan_speed(["nearest"], input_size=1, outputs=[200000], device="cpu")
     with pytest.raises(UsageError, match="--repeats"):
         plan_speed(["bicubic"], repeats=0, device="cpu")
     with pytest.raises(UsageError, match="no shipped weights"):

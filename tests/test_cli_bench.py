@@ -128,3 +128,12 @@ def test_crops_writes_a_grid(sets, tmp_path):
     info = json.loads(result.stdout)
     assert [p["label"] for p in info["panels"]] == ["ground truth", "bicubic", "nearest"]
     assert (tmp_path / "g.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n" and "grid:" in result.stderr
+
+
+def test_an_image_too_small_for_a_scale_is_named(tmp_path):
+    folder = tmp_path / "small"
+    folder.mkdir()
+    write_png(folder / "s.png", 4, 4, seed=1)
+    result = invoke("quality", folder, "--scale", "2", "--model", "bicubic", "--device", "cpu")
+    assert result.exit_code == 2 and f"{folder / 's.png'} at scale 2" in result.stderr
+    assert "a 4x4 image is too small for scale 2" in result.stderr

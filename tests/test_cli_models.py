@@ -46,3 +46,11 @@ def test_models_table_and_json_show_the_shipped_cards() -> None:
     for name in shipped:
         if name in ("liif", "a-liif"):
             assert f"{rows[name]['card']['steps']} steps" in table.stdout
+
+
+def test_filters_unknown_task_and_no_match() -> None:
+    bad = runner.invoke(app, ["models", "--task", "bogus"])
+    assert bad.exit_code == 2 and "unknown --task 'bogus'; use one of fit, points, upscale" in bad.stderr
+    none = runner.invoke(app, ["models", "nosuch*", "--json"])
+    assert none.exit_code == 0 and json.loads(none.stdout) == [] and "no model matches nosuch*" in none.stderr
+    assert {r["task"] for r in json.loads(runner.invoke(app, ["models", "--task", "points", "--json"]).stdout)} == {"points"}

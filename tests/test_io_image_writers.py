@@ -13,7 +13,7 @@ import tifffile
 from srcli.io.image_data import Image
 from srcli.io.image_formats import ImageError
 from srcli.io.image_readers import read_image
-from srcli.io.image_writers import write_image
+from srcli.io.image_writers import check_encodable, write_image
 
 
 def random_codes(shape: tuple[int, ...], maxval: int, seed: int = 0) -> np.ndarray:
@@ -109,3 +109,13 @@ def test_failed_write_leaves_nothing_behind(tmp_path, monkeypatch, suffix, targe
         write_image(tmp_path / f"out{suffix}", Image(np.zeros((3, 3, 3), np.float32), bit_depth))
     assert os.listdir(tmp_path) == [f"out{suffix}"]
     assert (tmp_path / f"out{suffix}").read_bytes() == b"previous"
+
+
+def test_formats_refuse_sides_they_cannot_store(tmp_path):
+    check_encodable((16383, 2), "WEBP")
+    check_encodable((100_000, 100_000), "PNG")
+    with pytest.raises(ImageError, match="WEBP stores at most 16383 pixels per side and the image is 1x16384; write PNG"):
+        check_encodable((16384, 1), "WEBP")
+    with pytest.raises(ImageError, match="JPEG stores at most 65535"):
+        write_image(tmp_path / "wide.jpg", Image(np.zeros((1, 65536, 3), np.float32), "uint8"))
+    assert list(tmp_path.iterdir()) == []

@@ -77,7 +77,16 @@ def models_command(
     as_json: Annotated[bool, typer.Option("--json", help="Print JSON on stdout.")] = False,
 ) -> int:
     """List the models srcli knows, with parameters, shipped weights and model cards."""
+    from srcli.cli.common import stderr
+    from srcli.errors import UsageError
+    from srcli.registry import list_models
+
+    tasks = sorted({entry.task for entry in list_models()})
+    if task is not None and task not in tasks:
+        raise UsageError(f"unknown --task {task!r}; use one of {', '.join(tasks)}")
     rows = model_rows(pattern, task)
+    if not rows:
+        stderr.print(f"no model matches {pattern or '*'}" + (f" with --task {task}" if task else ""), markup=False)
     if as_json:
         sys.stdout.write(json.dumps(rows, indent=2) + "\n")
         return 0

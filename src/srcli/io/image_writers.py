@@ -43,6 +43,7 @@ def write_image(dest: str | Path, image: Image, *, format: str | None = None, qu
     fmt = format_for(dest, format)
     if not (isinstance(quality, int) and 1 <= quality <= 100):
         raise ImageError(f"quality must be an integer from 1 to 100, got {quality!r}")
+    check_encodable(image.pixels.shape[:2], fmt)
     encode = _ENCODERS[fmt]
     if str(dest) == "-":
         buffer = io.BytesIO()
@@ -51,6 +52,18 @@ def write_image(dest: str | Path, image: Image, *, format: str | None = None, qu
         sys.stdout.buffer.flush()
         return
     _atomic_write(Path(dest), lambda fh: encode(fh, image, quality), overwrite)
+
+
+#: longest side each format can store (PNG and TIFF: no limit reached by srcli's outputs)
+MAX_SIDE = {"JPEG": 65_535, "WEBP": 16_383, "BMP": 2**31 - 1}
+
+
+def check_encodable(hw: tuple[int, int], fmt: str) -> None:
+    """ImageError when an ``(H, W)`` image is too large for format ``fmt`` (``"WEBP"``, ...)."""
+    limit = MAX_SIDE.get(fmt)
+    if limit is not None and max(hw) > limit:
+        raise ImageError(f"{fmt} stores at most {limit} pixels per side and the image is {hw[1]}x{hw[0]}; "
+                         "write PNG or TIFF (--format, or the -o suffix)")
 
 
 def _atomic_write(path: Path, encode: Callable[[BinaryIO], None], overwrite: bool) -> None:

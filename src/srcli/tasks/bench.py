@@ -142,7 +142,7 @@ def plan_quality(task_name: str, methods: str, settings: str, metrics: str | Non
         UsageError: unknown task, metric or option; a setting that does not parse.
     """
     task = get_bench_task(task_name)
-    flag = "--scale" if task.setting_name == "scale" else "--setting"
+    flag = f"--{task.setting_name}"  # the name of --scale that fits the task (--case, --ratio, --drop)
     parsed = []
     for item in parse_list(settings, flag):
         try:
@@ -204,8 +204,8 @@ def _image_rows(plan: QualityPlan, methods: dict[str, Any], baseline: Any, datas
     for setting in plan.settings:
         try:
             rows.extend(_setting_rows(plan, methods, baseline, dataset, path.name, full, setting, ctx))
-        except ValueError as exc:  # e.g. an image too small for SSIM after shaving
-            if isinstance(exc, UsageError):
+        except ValueError as exc:  # e.g. an image too small for the scale, or for SSIM after shaving
+            if isinstance(exc, UsageError) and str(path) in str(exc):
                 raise
             raise UsageError(f"{path} at {plan.task.setting_name} {setting}: {exc}") from None
         if progress is not None:

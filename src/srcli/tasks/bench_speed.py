@@ -200,7 +200,7 @@ def plan_speed(models: list[str], *, input_size: int = 48, outputs: list[int] | 
     """
     from srcli.device import make_runtime
     from srcli.errors import UsageError
-    from srcli.geometry import scaled_length
+    from srcli.geometry import check_output_pixels, scaled_length
     from srcli.tasks.bench_upscale import load_upscaler
 
     if outputs and scales:
@@ -210,6 +210,8 @@ def plan_speed(models: list[str], *, input_size: int = 48, outputs: list[int] | 
     sides = [scaled_length(input_size, s) for s in scales] if scales else list(outputs or DEFAULT_OUTPUTS)
     if any(side < 1 for side in sides):
         raise UsageError(f"output sizes must be positive, got {sides}")
+    for side in (input_size, *sides):
+        check_output_pixels((side, side), "a benchmark image", "lower --input, --output or --scale")
     weights = dict(weights or {})
     if any(name not in models for name in weights):
         raise UsageError(f"--weights names a model that is not among --model {','.join(models)}")

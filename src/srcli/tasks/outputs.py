@@ -116,7 +116,10 @@ def write_output(dest: str, image: Image, fmt: str | None, overwrite: bool) -> N
     """Write ``image`` atomically in :func:`output_format` (parent folders created once the format is known)."""
     from srcli.io.images import write_image
 
+    from srcli.io.image_writers import check_encodable
+
     encoding = output_format(dest, fmt)
+    check_encodable(image.pixels.shape[:2], encoding)
     if dest != STDIO:
         Path(dest).parent.mkdir(parents=True, exist_ok=True)
     write_image(dest, image, format=encoding, overwrite=overwrite)
