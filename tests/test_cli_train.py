@@ -106,6 +106,8 @@ def test_non_numbers_are_usage_errors(data, tmp_path):
 def test_missing_out_and_bad_resume(data, tmp_path):
     assert_usage_error(invoke(data), "give --out RUN_DIR")
     assert_usage_error(invoke("--resume", tmp_path), "nothing to resume")
+    (tmp_path / "a.png").write_bytes(b"x")
+    assert_usage_error(invoke("--resume", tmp_path / "a.png"), "a.png is a file; resume a run folder")
 
 
 def test_tiny_run_then_resume_longer(data, tmp_path):

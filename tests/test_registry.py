@@ -94,6 +94,14 @@ def test_bad_checkpoints(tmp_path, content):
         registry.load_checkpoint(tmp_path / "missing.pt")
 
 
+def test_truncated_checkpoint_is_named_so(tmp_path):
+    path = tmp_path / "m.pt"
+    registry.save_checkpoint(path, registry.create("test-linear"))
+    path.write_bytes(path.read_bytes()[:200])
+    with pytest.raises(RegistryError, match=r"cannot read checkpoint .*m.pt: the file is truncated or corrupt$"):
+        registry.read_checkpoint(path)
+
+
 def test_checkpoint_does_not_run_code(tmp_path):
     class Evil:
         def __reduce__(self):

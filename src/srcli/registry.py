@@ -189,7 +189,10 @@ def read_checkpoint(path: str | os.PathLike[str]) -> dict[str, Any]:
     except pickle.UnpicklingError:  # not a PyTorch file, or one that needs unsafe loading
         raise RegistryError(f"{path} is not a srcli checkpoint (PyTorch cannot read it as plain weights)") from None
     except Exception as exc:  # truncated zip, ...
-        raise RegistryError(f"cannot read checkpoint {path}: {type(exc).__name__}: {str(exc).splitlines()[0] if str(exc) else ''}") from None
+        reason = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+        if "PytorchStreamReader" in reason or isinstance(exc, EOFError):
+            reason = "the file is truncated or corrupt"
+        raise RegistryError(f"cannot read checkpoint {path}: {reason}") from None
     if isinstance(payload, dict) and payload.get("format") == CHECKPOINT_FORMAT:
         return payload
     if isinstance(payload, dict) and isinstance(payload.get("model"), dict) and "sd" in payload["model"]:

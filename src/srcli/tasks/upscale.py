@@ -235,5 +235,6 @@ def upscale_files(inputs: list[str], output: str | None, opts: UpscaleOptions, *
     summary = {"images": len(result.rows), "done": len(done), "failed": result.failed,
                "skipped": sum(r["status"] == "skipped" for r in result.rows),
                "seconds": round(sum(r.get("seconds", 0.0) for r in done), 4), "interrupted": result.interrupted}
-    report = make_report("upscale", result.rows, runtime=runtime.describe(), summary=summary, model=model_name)
+    used = runtime.describe() if is_implicit(model) else {**runtime.describe(), "precision": "fp32"}  # classical: fp32
+    report = make_report("upscale", result.rows, runtime=used, summary=summary, model=model_name)
     return report, result

@@ -95,6 +95,9 @@ def load_training_state(path: str | os.PathLike[str]) -> dict[str, Any]:
     Raises:
         StateError: missing, unreadable or not a training state.
     """
+    folder = Path(path).parent
+    if folder.exists() and not folder.is_dir():
+        raise StateError(f"{folder} is a file; resume a run folder (the --out of a srcli train run)")
     try:
         payload = torch.load(path, map_location="cpu", weights_only=True)
     except FileNotFoundError:
