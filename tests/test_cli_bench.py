@@ -137,3 +137,14 @@ def test_an_image_too_small_for_a_scale_is_named(tmp_path):
     result = invoke("quality", folder, "--scale", "2", "--model", "bicubic", "--device", "cpu")
     assert result.exit_code == 2 and f"{folder / 's.png'} at scale 2" in result.stderr
     assert "a 4x4 image is too small for scale 2" in result.stderr
+
+
+@pytest.mark.parametrize("task, args, flag", [
+    ("linr", ["--case", "sr:2", "--no-quantize"], "--quantize/--no-quantize"),
+    ("linr", ["--case", "sr:2", "--chunk", "64"], "--chunk"),
+    ("points", ["--rgb"], "--y/--rgb"),
+    ("inpaint", ["--tile", "8"], "--tile"),
+])
+def test_options_a_task_ignores_are_refused(sets, task, args, flag):
+    result = invoke("quality", sets[0], "--task", task, *args, "--device", "cpu")
+    assert result.exit_code == 2 and f"{flag} is not an option of --task {task}" in result.stderr

@@ -91,9 +91,21 @@ def print_gains(gains: dict[str, dict[str, float]], baseline: str | None, rankin
                  + " > ".join(f"{name} ({gain:+.3f})" for name, gain in ranking), markup=False)
 
 
+def _refuse_untaken(ctx: typer.Context, task: str, taken: list[str]) -> None:
+    """UsageError for ``--y/--rgb``, ``--quantize``, ``--tile`` or ``--chunk`` given to a task that ignores it."""
+    from srcli.cli.common import given_on_command_line
+    from srcli.errors import UsageError
+
+    for name in ("y_channel", "quantize", "tile", "chunk"):
+        if name not in taken and given_on_command_line(ctx, name):
+            param = next(p for p in ctx.command.params if p.name == name)
+            raise UsageError(f"{'/'.join([*param.opts, *param.secondary_opts])} is not an option of --task {task}")
+
+
 @bench_app.command("quality", no_args_is_help=True)
 @handles_errors
 def quality_command(
+    ctx: typer.Context,
     datasets: Annotated[list[str], typer.Argument(help="Dataset folders of ground-truth images.", show_default=False)],
     model: Annotated[Optional[str], typer.Option("--model", "-m", help="Comma-separated models, e.g. bicubic,lanczos3,liif. Default: the task's classical methods (upscale: bicubic; points, inpaint: nearest,linear,cubic,rbf; linr: linr,classical).", show_default=False)] = None,
     scale: Annotated[Optional[str], typer.Option("--scale", "--ratio", "--drop", "--case", "--setting", "-s", help="Comma-separated settings of the task: scales (>= 1) for upscale (default 2,3,4), sample ratios for points (default 0.2), missing fractions for inpaint (default 0.5,0.8), cases for linr (default sr:4).", show_default=False)] = None,
@@ -136,6 +148,8 @@ def quality_command(
     if report:
         check_report_path(report)
     bench_task = get_bench_task(task)
+    _refuse_untaken(ctx, task, [*(k for k in ("y_channel", "quantize") if k in bench_task.options),
+                                *(("tile", "chunk") if task == "upscale" else ())])
     options: dict[str, Any] = {k: v for k, v in (("y_channel", y_channel), ("quantize", quantize))
                                if k in bench_task.options}
     if irregular is not None:

@@ -103,6 +103,11 @@ def with_invocation(report: dict[str, Any]) -> dict[str, Any]:
     return stamped
 
 
+def given_on_command_line(ctx: typer.Context, name: str) -> bool:
+    """Whether the user gave parameter ``name`` (click's ParameterSource; typer may vendor click)."""
+    return getattr(ctx.get_parameter_source(name), "name", None) in ("COMMANDLINE", "ENVIRONMENT")
+
+
 def print_json(command: str, payload: dict[str, Any]) -> None:
     """Print ``{"command", "argv", **payload}`` as JSON on stdout (``--json`` of a command without a report file)."""
     import json

@@ -10,7 +10,8 @@ from typing import Annotated, Any, Callable, Optional
 import typer
 
 from srcli.cli.common import (
-    DeviceOpt, JsonOpt, PrecisionOpt, QuietOpt, ThreadsOpt, error, handles_errors, print_json, stderr,
+    DeviceOpt, JsonOpt, PrecisionOpt, QuietOpt, ThreadsOpt, error, given_on_command_line, handles_errors, print_json,
+    stderr,
 )
 
 PROTOCOL = "Protocol (LIIF defaults)"
@@ -156,12 +157,11 @@ def train_command(
     if resume is not None:
         if out is not None and Path(out).resolve() != Path(resume).resolve():
             raise UsageError("--resume continues a run in its own folder; drop --out")
-        source = ctx.get_parameter_source
-        explicit = {k: v for k, v in given.items() if k not in ("out",) and _from_command_line(source(k))}
+        explicit = {k: v for k, v in given.items() if k not in ("out",) and given_on_command_line(ctx, k)}
         options = resume_options(resume, **explicit)
     else:
         options = TrainOptions(**given)
-        _refuse_unused(ctx, options, [k for k in names if _from_command_line(ctx.get_parameter_source(k))])
+        _refuse_unused(ctx, options, [k for k in names if given_on_command_line(ctx, k)])
     bar = TrainProgress(quiet)
     try:
         result = train(options, resume=resume is not None, progress=bar)
@@ -201,11 +201,6 @@ def _refuse_unused(ctx: typer.Context, options: Any, given: list[str]) -> None:
         name, reason = next(iter(unused.items()))
         param = next(p for p in ctx.command.params if p.name == name)
         raise UsageError(f"{'/'.join([*param.opts, *param.secondary_opts])} {reason}")
-
-
-def _from_command_line(source: Any) -> bool:
-    """Whether click's ParameterSource says the user gave the value (typer may vendor click)."""
-    return getattr(source, "name", None) in ("COMMANDLINE", "ENVIRONMENT")
 
 
 def _summary(result: Any) -> dict[str, Any]:
