@@ -82,11 +82,15 @@ def _read_source(source: str | Path | bytes | BinaryIO) -> tuple[bytes, str]:
     return data, str(getattr(source, "name", "<stream>"))
 
 
+#: how a user can read a larger image they trust
+TRUST_HINT = "; `srcli upscale --max-pixels N` reads larger images you trust"
+
+
 def _check_pixels(name: str, width: int, height: int, max_pixels: int) -> None:
     if width * height > max_pixels:
         raise ImageError(
             f"refusing to decode {name}: {width}x{height} = {width * height:,} pixels is more than "
-            f"the limit of {max_pixels:,} (possible decompression bomb); raise max_pixels if you trust it"
+            f"the limit of {max_pixels:,} (possible decompression bomb){TRUST_HINT}"
         )
 
 
@@ -136,8 +140,8 @@ def _decode_pillow(data: bytes, name: str, max_pixels: int) -> Image:
         except ImageError:
             raise
         except PILImage.DecompressionBombError as err:
-            detail = str(err).rstrip(".")
-            raise ImageError(f"refusing to decode {name}: {detail}; raise max_pixels if you trust it") from None
+            raise ImageError(f"refusing to decode {name}: more than twice the limit of {max_pixels:,} pixels "
+                             f"(possible decompression bomb){TRUST_HINT}") from None
         except PILImage.UnidentifiedImageError:
             known = sniff_format(data)
             if known:
