@@ -247,7 +247,7 @@ complete -c srcli -n '__srcli_in upscale' -l weights -r -d 'Checkpoint to load i
 complete -c srcli -n '__srcli_in upscale' -l recursive -s r -d 'Descend into folders and mirror the tree under -o.'
 complete -c srcli -n '__srcli_in upscale' -l suffix -r -d 'Added to output names (default _x<scale> or _<W>x<H>).'
 complete -c srcli -n '__srcli_in upscale' -l format -s f -x -a 'png jpeg webp bmp tiff' -d 'Output encoding: png, jpeg, webp, bmp, tiff (default: the input\'s).'
-complete -c srcli -n '__srcli_in upscale' -l bit-depth -x -a 'keep 8 16 32' -d 'keep, 8, 16 or 32 (float TIFF).'
+complete -c srcli -n '__srcli_in upscale' -l bit-depth -x -a 'keep 8 16 32' -d 'keep (or auto), 8, 16 or 32 (float TIFF).'
 complete -c srcli -n '__srcli_in upscale' -l overwrite -d 'Replace existing outputs.'
 complete -c srcli -n '__srcli_in upscale' -l skip-existing -d 'Leave existing outputs alone.'
 complete -c srcli -n '__srcli_in upscale' -l max-pixels -r -d 'Refuse inputs and outputs larger than this.'

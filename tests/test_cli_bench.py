@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import shlex
 import sys
 
 import pytest
@@ -50,7 +51,7 @@ def test_bench_reports_through_the_root_command_carry_argv(sets, tmp_path):
 
     args = ["bench", "quality", str(sets[0]), "--scale", "2", "--device", "cpu", "--report", str(tmp_path / "q.json")]
     assert runner.invoke(app, args).exit_code == 0
-    assert json.loads((tmp_path / "q.json").read_text())["argv"] == "srcli " + " ".join(args)
+    assert json.loads((tmp_path / "q.json").read_text())["argv"] == shlex.join(["srcli", *args])
 
 
 def test_quality_rgb_no_quantize_and_opt(sets):
@@ -128,6 +129,12 @@ def test_crops_writes_a_grid(sets, tmp_path):
     info = json.loads(result.stdout)
     assert [p["label"] for p in info["panels"]] == ["ground truth", "bicubic", "nearest"]
     assert (tmp_path / "g.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n" and "grid:" in result.stderr
+    assert info["command"] == "bench crops"
+    from srcli.cli.app import app
+
+    args = ["bench", "crops", str(sets[0] / "x.png"), "--scale", "2", "--box", "2,2,12,10", "-m", "nearest", "-o",
+            str(tmp_path / "g2.png"), "--device", "cpu", "--json"]
+    assert json.loads(runner.invoke(app, args).stdout)["argv"] == shlex.join(["srcli", *args])
 
 
 def test_an_image_too_small_for_a_scale_is_named(tmp_path):

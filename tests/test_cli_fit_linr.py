@@ -162,6 +162,14 @@ def test_render_refuses_files_that_are_not_fits_and_bad_formats_before_rendering
     assert sorted(p.name for p in tmp_path.iterdir()) == ["fit.pt", "fit.state", "o.png", "o3.png", "photo.png"]
 
 
+def test_a_report_never_replaces_a_file_the_fit_reads(tmp_path, photo):
+    kernel = tmp_path / "k.csv"
+    kernel.write_text("1,2,1\n2,4,2\n1,2,1\n")
+    result = invoke("fit-linr", photo, "--kernel", kernel, *TINY, "-o", tmp_path / "o.png", "--report", kernel)
+    assert result.exit_code == 2 and f"--report {kernel} is also input {kernel}" in result.stderr
+    assert kernel.read_text() == "1,2,1\n2,4,2\n1,2,1\n" and not (tmp_path / "o.png").exists()
+
+
 def test_an_all_transparent_image_names_its_alpha_channel(tmp_path):
     Image.fromarray(np.zeros((6, 7, 4), np.uint8), "RGBA").save(tmp_path / "clear.png")
     result = invoke("fit-linr", tmp_path / "clear.png", *TINY, "-o", tmp_path / "o.png")
@@ -208,9 +216,8 @@ def test_help_texts():
     (["{photo}", "--save-fit", "{tmp}/r.json", "--report", "{tmp}/r.json"], "--save-fit and --report name the same file"),
     (["{photo}", "--save-fit", "-"], "--save-fit needs a file, not -"),
     (["{photo}", "--save-fit", "{tmp}/nodir/fit.pt"], "--save-fit {tmp}/nodir/fit.pt: folder {tmp}/nodir does not exist"),
-    (["{photo}", "--report", "{tmp}/nodir/r.json"], "folder {tmp}/nodir does not exist"),
     (["{photo}", "-o", "{tmp}/out.xyz"], "unsupported image format '.xyz'"),
-    (["{photo}", "--format", "gif"], "gif"),
+    (["{photo}", "--format", "gif"], "unsupported image format 'gif'"),
     (["{photo}", "--size", "99999x99999"], "the output would be 99999x99999 pixels, over the limit of 200,000,000"),
     (["{photo}", "--scale", "1e6"], "the fitted canvas would be 16000000x12000000 pixels"),
     # corruption options no observation takes

@@ -165,11 +165,11 @@ def test_no_output_replaces_a_file_the_run_reads(tmp_path, photo):
     assert sorted(p.name for p in tmp_path.iterdir()) == ["mask.png", "photo.png"]
 
 
-def test_unknown_output_format_and_huge_outputs_are_refused_before_the_work(tmp_path, photo):
+def test_unknown_output_formats_and_huge_outputs_are_refused_without_running(tmp_path, photo):
     bad = invoke("inpaint", photo, "--drop", "0.5", "--method", "linr", "--steps", "2", "-o", tmp_path / "new" / "o.xyz")
     assert bad.exit_code == 2 and "unsupported image format '.xyz'" in bad.stderr and "seconds" not in bad.output
     huge = invoke("inpaint", photo, "--drop", "0.5", "--scale", "100000", "--method", "linear", "-o", tmp_path / "b.png")
-    assert huge.exit_code != 0 and "would be 2400000x2000000 pixels, over the limit of 200,000,000" in huge.stderr
+    assert huge.exit_code == 2 and "would be 2400000x2000000 pixels, over the limit of 200,000,000" in huge.stderr
     assert "MemoryError" not in huge.stderr
     assert sorted(p.name for p in tmp_path.iterdir()) == ["photo.png"]  # no folder made for the refused output
 

@@ -54,7 +54,8 @@ def test_destinations_are_distinct_known_and_in_existing_folders(tmp_path):
         (out, {"save_fit": str(tmp_path / "no" / "f.pt")}, "does not exist"),
         (out, {"save_fit": str(tmp_path)}, f"is a folder; give a file name such as {tmp_path / 'fit.pt'}"),
         (str(tmp_path / "out.raw"), {}, "unsupported image format '.raw'"),
-        (out, {"fmt": "gif"}, "gif"),
+        (out, {"fmt": "gif"}, "unsupported image format 'gif'"),
+        (out, {"report": inputs[0]}, f"--report {inputs[0]} is also input {inputs[0]}"),
     ]
     for dest, kw, fragment in bad:
         with pytest.raises((UsageError, ImageError), match=re.escape(fragment)):

@@ -115,5 +115,6 @@ def test_no_job_writes_another_jobs_input(tree):
     (tree / "in" / "a_x2.png").write_bytes(b"x")
     first, second = str(tree / "in" / "a.png"), str(tree / "in" / "a_x2.png")
     with pytest.raises(UsageError, match=r"output .*a_x2\.png of .*a\.png is also an input of this run"):
-        plan_jobs([first, second], None, suffix="_x2")
-    assert len(plan_jobs([first, second], str(tree / "out"), suffix="_x2")) == 2
+        plan_jobs([first, second], None, suffix="_x2", overwrite=True)
+    assert len(plan_jobs([first, second], None, suffix="_x2")) == 2  # without --overwrite that job stops alone
+    assert len(plan_jobs([first, second], str(tree / "out"), suffix="_x2", overwrite=True)) == 2

@@ -62,3 +62,10 @@ def test_write_text_atomic_replaces_whole_files_and_leaves_no_temporary(tmp_path
     with pytest.raises(OSError, match="disk full"):
         reports.write_text_atomic(str(target), "partial")
     assert target.read_text(encoding="utf-8") == "new" and sorted(p.name for p in tmp_path.iterdir()) == ["r.md"]
+
+
+def test_a_report_makes_its_folder(tmp_path):
+    from srcli.io.reports import make_report, write_report
+
+    write_report(str(tmp_path / "new" / "deeper" / "r.json"), make_report("x", [{"a": 1}]))
+    assert json.loads((tmp_path / "new" / "deeper" / "r.json").read_text())["rows"] == [{"a": 1}]

@@ -93,13 +93,12 @@ def print_gains(gains: dict[str, dict[str, float]], baseline: str | None, rankin
 
 def _refuse_untaken(ctx: typer.Context, task: str, taken: list[str]) -> None:
     """UsageError for ``--y/--rgb``, ``--quantize``, ``--tile`` or ``--chunk`` given to a task that ignores it."""
-    from srcli.cli.common import given_on_command_line
+    from srcli.cli.common import given_on_command_line, option_name
     from srcli.errors import UsageError
 
     for name in ("y_channel", "quantize", "tile", "chunk"):
         if name not in taken and given_on_command_line(ctx, name):
-            param = next(p for p in ctx.command.params if p.name == name)
-            raise UsageError(f"{'/'.join([*param.opts, *param.secondary_opts])} is not an option of --task {task}")
+            raise UsageError(f"{option_name(ctx, name)} is not an option of --task {task}")
 
 
 @bench_app.command("quality", no_args_is_help=True)

@@ -108,6 +108,12 @@ def given_on_command_line(ctx: typer.Context, name: str) -> bool:
     return getattr(ctx.get_parameter_source(name), "name", None) in ("COMMANDLINE", "ENVIRONMENT")
 
 
+def option_name(ctx: typer.Context, name: str) -> str:
+    """How parameter ``name`` is written on the command line, e.g. ``--y/--rgb``."""
+    param = next(p for p in ctx.command.params if p.name == name)
+    return "/".join([*param.opts, *param.secondary_opts])
+
+
 def print_json(command: str, payload: dict[str, Any]) -> None:
     """Print ``{"command", "argv", **payload}`` as JSON on stdout (``--json`` of a command without a report file)."""
     import json

@@ -10,8 +10,8 @@ from typing import Annotated, Any, Callable, Optional
 import typer
 
 from srcli.cli.common import (
-    DeviceOpt, JsonOpt, PrecisionOpt, QuietOpt, ThreadsOpt, error, given_on_command_line, handles_errors, print_json,
-    stderr,
+    DeviceOpt, JsonOpt, PrecisionOpt, QuietOpt, ThreadsOpt, error, given_on_command_line, handles_errors, option_name,
+    print_json, stderr,
 )
 
 PROTOCOL = "Protocol (LIIF defaults)"
@@ -199,8 +199,7 @@ def _refuse_unused(ctx: typer.Context, options: Any, given: list[str]) -> None:
     unused = unused_options(options, task, given)
     if unused:
         name, reason = next(iter(unused.items()))
-        param = next(p for p in ctx.command.params if p.name == name)
-        raise UsageError(f"{'/'.join([*param.opts, *param.secondary_opts])} {reason}")
+        raise UsageError(f"{option_name(ctx, name)} {reason}")
 
 
 def _summary(result: Any) -> dict[str, Any]:

@@ -27,7 +27,7 @@ def upscale_command(
     recursive: Annotated[bool, typer.Option("--recursive", "-r", help="Descend into folders and mirror the tree under -o.")] = False,
     suffix: Annotated[Optional[str], typer.Option("--suffix", help="Added to output names (default _x<scale> or _<W>x<H>).", rich_help_panel="Output")] = None,
     fmt: Annotated[Optional[str], typer.Option("--format", "-f", help="Output encoding: png, jpeg, webp, bmp, tiff (default: the input's).", rich_help_panel="Output")] = None,
-    bit_depth: Annotated[str, typer.Option("--bit-depth", help="keep, 8, 16 or 32 (float TIFF).", rich_help_panel="Output")] = "keep",
+    bit_depth: Annotated[str, typer.Option("--bit-depth", help="keep (or auto), 8, 16 or 32 (float TIFF).", rich_help_panel="Output")] = "keep",
     overwrite: OverwriteOpt = False,
     skip_existing: SkipOpt = False,
     max_pixels: Annotated[int, typer.Option("--max-pixels", help="Refuse inputs and outputs larger than this.")] = 200_000_000,

@@ -82,15 +82,11 @@ def _read_source(source: str | Path | bytes | BinaryIO) -> tuple[bytes, str]:
     return data, str(getattr(source, "name", "<stream>"))
 
 
-#: how a user can read a larger image they trust
-TRUST_HINT = "; `srcli upscale --max-pixels N` reads larger images you trust"
-
-
 def _check_pixels(name: str, width: int, height: int, max_pixels: int) -> None:
     if width * height > max_pixels:
         raise ImageError(
             f"refusing to decode {name}: {width}x{height} = {width * height:,} pixels is more than "
-            f"the limit of {max_pixels:,} (possible decompression bomb){TRUST_HINT}"
+            f"the limit of {max_pixels:,} (possible decompression bomb)"
         )
 
 
@@ -139,9 +135,9 @@ def _decode_pillow(data: bytes, name: str, max_pixels: int) -> Image:
             im.load()
         except ImageError:
             raise
-        except PILImage.DecompressionBombError as err:
+        except PILImage.DecompressionBombError:
             raise ImageError(f"refusing to decode {name}: more than twice the limit of {max_pixels:,} pixels "
-                             f"(possible decompression bomb){TRUST_HINT}") from None
+                             "(possible decompression bomb)") from None
         except PILImage.UnidentifiedImageError:
             known = sniff_format(data)
             if known:

@@ -98,6 +98,7 @@ def plan_jobs(
     suffixes: set[str] | None = None,
     reads: dict[str, str | None] | None = None,
     report: str | None = None,
+    overwrite: bool = False,
 ) -> list[Job]:
     """Expand inputs and decide every output path.
 
@@ -111,12 +112,15 @@ def plan_jobs(
         reads: other files the command reads, by option (``{"--mask": path}``): no output may
             replace them.
         report: the ``--report`` file: it may be no input, output or other file read.
+        overwrite: outputs replace existing files; then no job may write another job's input.
 
     Raises:
         UsageError: inconsistent inputs/outputs, e.g. an output folder that is a file.
     """
     jobs = _plan(inputs, output, suffix=suffix, fmt=fmt, recursive=recursive, suffixes=suffixes)
     _refuse_replacing_reads(jobs, reads or {}, report)
+    if overwrite:  # without it an existing output (another job's input) is skipped or refused per job
+        _refuse_writing_inputs(jobs)
     return jobs
 
 
@@ -165,7 +169,8 @@ def _checked(job: Job) -> Job:
     return job
 
 
-def _same_file(a: str, b: str) -> bool:
+def same_file(a: str, b: str) -> bool:
+    """Whether paths ``a`` and ``b`` name one file (symlinks followed; ``-`` is no file)."""
     return a != STDIO and b != STDIO and os.path.realpath(a) == os.path.realpath(b)
 
 
@@ -174,7 +179,7 @@ def _refuse_replacing_reads(jobs: list[Job], reads: dict[str, str | None], repor
     read = {option: path for option, path in reads.items() if path is not None and Path(path).is_file()}
     for job in jobs:
         for option, path in read.items():
-            if _same_file(job.dest, path):
+            if same_file(job.dest, path):
                 raise UsageError(f"output {job.dest} is the {option} file; srcli never overwrites an input")
     named = [(f"input {j.source}", j.source) for j in jobs] + [(f"output {j.dest}", j.dest) for j in jobs]
     check_report_apart(report, [*named, *((f"the {option} file", path) for option, path in read.items())])
@@ -185,19 +190,24 @@ def check_report_apart(report: str | None, files: list[tuple[str, str]]) -> None
     if report is None:
         return
     for what, path in files:
-        if _same_file(report, path):
+        if same_file(report, path):
             raise UsageError(f"--report {report} is also {what}; choose another report path")
 
 
 def _refuse_collisions(jobs: list[Job]) -> None:
-    """UsageError when two jobs write one file, or a job writes another job's input."""
+    """UsageError when two jobs write one file."""
     seen: dict[str, str] = {}
-    sources = {os.path.realpath(job.source): job.source for job in jobs}
     for job in jobs:
-        key = os.path.abspath(job.dest)
+        key = os.path.realpath(job.dest)
         if key in seen:
             raise UsageError(f"{seen[key]} and {job.source} would both write {job.dest}; use -r to mirror folders")
-        if os.path.realpath(job.dest) in sources:
+        seen[key] = job.source
+
+
+def _refuse_writing_inputs(jobs: list[Job]) -> None:
+    """UsageError when a job would replace another job's input."""
+    for job in jobs:
+        other = next((j.source for j in jobs if same_file(job.dest, j.source)), None)
+        if other is not None:
             raise UsageError(f"output {job.dest} of {job.source} is also an input of this run; srcli never overwrites "
                              "an input (use -o or --suffix)")
-        seen[key] = job.source

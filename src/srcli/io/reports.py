@@ -99,20 +99,22 @@ def check_report_path(path: str) -> str:
     """Return the report format for ``path`` from its suffix.
 
     Raises:
-        UsageError: unknown suffix, a folder, or a missing parent folder.
+        UsageError: unknown suffix, a folder, or a parent that is a file.
     """
     suffix = Path(path).suffix.lower()
     if suffix not in REPORT_SUFFIXES:
         raise UsageError(f"report file {path} must end in .json, .csv or .md")
     if Path(path).is_dir():
         raise UsageError(f"report path {path} is a folder; give a file name")
-    if not Path(path).parent.is_dir():
-        raise UsageError(f"report {path}: folder {Path(path).parent} does not exist")
+    if Path(path).parent.exists() and not Path(path).parent.is_dir():
+        raise UsageError(f"report {path}: {Path(path).parent} is a file, not a folder")
     return suffix[1:]
 
 
 def write_text_atomic(path: str, text: str) -> None:
-    """Write UTF-8 ``text`` to ``path`` through a temporary file: readers see the old file or the new one."""
+    """Write UTF-8 ``text`` to ``path`` through a temporary file (missing folders created):
+    readers see the old file or the new one."""
+    Path(path).parent.mkdir(parents=True, exist_ok=True)
     atomic_write(path, lambda fh: fh.write(text), text=True)
 
 

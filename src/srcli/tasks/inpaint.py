@@ -248,6 +248,28 @@ def _inpaint_one(job: Job, opts: InpaintOptions, method: str, model: Any, runtim
     return {**row, "seconds": round(seconds, 4)}
 
 
+def _plan_inpaint(inputs: list[str], output: str | None, opts: InpaintOptions) -> list[Job]:
+    """The jobs of :func:`inpaint_files`, after the checks of the options that need no file read."""
+    check_common(opts.overwrite, opts.skip_existing, opts.bit_depth, opts.scale)
+    check_one_source(opts.mask, opts.missing_value, opts.drop)
+    if opts.missing_value is not None:
+        parse_missing_value(opts.missing_value)
+    if opts.drop is not None:
+        drop_pixels((1, 1), opts.drop)
+    if opts.invert_mask and opts.mask is None:
+        raise UsageError("--invert-mask needs --mask")
+    if opts.steps is not None and opts.steps < 0:
+        raise UsageError(f"--steps must be at least 0, got {opts.steps}")
+    jobs = plan_jobs(inputs, output, suffix=opts.suffix, fmt=opts.fmt, recursive=opts.recursive, report=opts.report,
+                     reads={"--mask": opts.mask, "--reference": opts.reference, "--weights": opts.weights},
+                     overwrite=opts.overwrite)
+    check_output_formats(jobs, opts.fmt, opts.bit_depth)
+    check_one_stdin(jobs, {"--mask": opts.mask, "--reference": opts.reference})
+    if opts.reference is not None and len(jobs) > 1:
+        raise UsageError("--reference compares one output: give one input image")
+    return jobs
+
+
 def inpaint_files(inputs: list[str], output: str | None, opts: InpaintOptions, *,
                   report_error: Callable[[str], None] = lambda m: None,
                   progress_factory: Callable[[int], Any] | None = None) -> tuple[dict[str, Any], BatchResult]:
@@ -264,22 +286,7 @@ def inpaint_files(inputs: list[str], output: str | None, opts: InpaintOptions, *
     from srcli.io.images import read_image
     from srcli.io.reports import make_report
 
-    check_common(opts.overwrite, opts.skip_existing, opts.bit_depth, opts.scale)
-    check_one_source(opts.mask, opts.missing_value, opts.drop)
-    if opts.missing_value is not None:
-        parse_missing_value(opts.missing_value)
-    if opts.drop is not None:
-        drop_pixels((1, 1), opts.drop)
-    if opts.invert_mask and opts.mask is None:
-        raise UsageError("--invert-mask needs --mask")
-    if opts.steps is not None and opts.steps < 0:
-        raise UsageError(f"--steps must be at least 0, got {opts.steps}")
-    jobs = plan_jobs(inputs, output, suffix=opts.suffix, fmt=opts.fmt, recursive=opts.recursive, report=opts.report,
-                     reads={"--mask": opts.mask, "--reference": opts.reference, "--weights": opts.weights})
-    check_output_formats(jobs, opts.fmt, opts.bit_depth)
-    check_one_stdin(jobs, {"--mask": opts.mask, "--reference": opts.reference})
-    if opts.reference is not None and len(jobs) > 1:
-        raise UsageError("--reference compares one output: give one input image")
+    jobs = _plan_inpaint(inputs, output, opts)
     method = resolve_method(opts.method, opts.weights)
     if opts.steps is not None and method != "linr":
         raise UsageError(f"--steps is the fit length of --method linr; method {method} takes none")

@@ -12,7 +12,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from srcli.errors import UsageError
-from srcli.io.paths import STDIO, Job
+from srcli.io.paths import STDIO, Job, check_report_apart, same_file
 from srcli.tasks.outputs import BIT_DEPTHS, check_output_formats
 
 if TYPE_CHECKING:
@@ -70,14 +70,15 @@ def check_destinations(dest: str, opts: FitLinrOptions, inputs: list[str]) -> No
         _check_folder(opts.save_fit, "--save-fit")
     if opts.checkpoint == STDIO:
         raise UsageError("--checkpoint needs a file or folder, not -")
-    written = {"-o": dest, "--save-fit": opts.save_fit, "--checkpoint": opts.checkpoint, "--report": opts.report}
-    named = [(option, Path(path).resolve()) for option, path in written.items() if path is not None and path != STDIO]
-    for i, (option, path) in enumerate(named):
-        for other, other_path in named[i + 1:]:
-            if path == other_path:
+    written = [(option, path) for option, path in (("-o", dest), ("--save-fit", opts.save_fit),
+               ("--checkpoint", opts.checkpoint), ("--report", opts.report)) if path is not None]
+    for i, (option, path) in enumerate(written):
+        for other, other_path in written[i + 1:]:
+            if same_file(path, other_path):
                 raise UsageError(f"{option} and {other} name the same file; choose another path for one of them")
-    if opts.checkpoint is not None and any(Path(p).resolve() == Path(opts.checkpoint).resolve() for p in inputs if p != STDIO):
+    if opts.checkpoint is not None and any(same_file(p, opts.checkpoint) for p in inputs):
         raise UsageError(f"--checkpoint {opts.checkpoint} is also an input file; choose another path")
+    check_report_apart(opts.report, [(f"input {p}", p) for p in inputs])
 
 
 def check_output(output: str, inputs: list[str], overwrite: bool, what: str = "output", example: str = "restored.png") -> None:
@@ -87,7 +88,7 @@ def check_output(output: str, inputs: list[str], overwrite: bool, what: str = "o
     path = Path(output)
     if path.is_dir():
         raise UsageError(f"{what} {output} is a folder; give a file name such as {path / example}")
-    if any(path.resolve() == Path(i).resolve() for i in inputs if i != STDIO):
+    if any(same_file(output, i) for i in inputs):
         raise UsageError(f"{what} {output} is one of the inputs; srcli never overwrites an input")
     if path.exists() and not overwrite:
         raise UsageError(f"{what} {output} exists; use --overwrite to replace it")

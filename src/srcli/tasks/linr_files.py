@@ -226,7 +226,7 @@ def render_fit_file(fit: str, output: str, *, size: tuple[int, int] | None = Non
     from srcli.io.reports import make_report
     from srcli.models.siren import render
     from srcli.tasks.fit_linr import load_fit
-    from srcli.geometry import MAX_OUTPUT_PIXELS
+    from srcli.geometry import check_output_pixels
 
     if size is not None and scale is not None:
         raise UsageError("--size and --scale conflict: give only one of them")
@@ -243,8 +243,9 @@ def render_fit_file(fit: str, output: str, *, size: tuple[int, int] | None = Non
         h, w = size[1], size[0]
     elif scale is not None:
         h, w = scaled_length(h, scale), scaled_length(w, scale)
-    if min(h, w) < 1 or h * w > MAX_OUTPUT_PIXELS:
-        raise UsageError(f"render size {w}x{h} must be positive and at most {MAX_OUTPUT_PIXELS:,} pixels")
+    if min(h, w) < 1:
+        raise UsageError(f"render size {w}x{h} must be positive")
+    check_output_pixels((h, w), "the render", "check --size and --scale")
     started = time.perf_counter()
     image = render(model.to(runtime.device), (h, w), autocast_dtype=runtime.autocast_dtype)
     pixels = image[0].permute(1, 2, 0).float().cpu().numpy()

@@ -32,8 +32,10 @@ def colour(pixels: np.ndarray) -> np.ndarray:
 
 
 def stored_values(pixels: np.ndarray, bit_depth: str, fmt: str) -> np.ndarray:
-    """``pixels`` as a file of ``fmt`` (``"PNG"``, ...) at ``bit_depth`` holds them (8 bits for
-    JPEG/WebP/BMP, at most 16 for PNG: the writer's deepest)."""
+    """``pixels`` as a file of ``fmt`` (``"PNG"``, ...) at ``bit_depth`` holds them.
+
+    JPEG, WebP and BMP hold 8 bits, PNG at most 16 (:func:`stored_depth`).
+    """
     depth = stored_depth(bit_depth, fmt)
     if depth == "float32":
         return pixels.astype(np.float32)
@@ -81,9 +83,14 @@ def output_format(dest: str, fmt: str | None) -> str:
 
 
 def check_output_formats(jobs: list[Job], fmt: str | None, bit_depth: str = "keep") -> None:
-    """Before any work: ImageError for a planned output whose format is unknown; UsageError
-    for ``--format`` against an output's image suffix (``-o a.png --format jpeg``) and for an
-    explicit ``--bit-depth`` the format cannot hold (16 in JPEG, 32 outside TIFF)."""
+    """Check every planned output's encoding before any work.
+
+    Raises:
+        ImageError: an unknown format.
+        UsageError: ``--format`` against an output's image suffix (``-o a.png --format
+            jpeg``); an explicit ``--bit-depth`` the format cannot hold (16 in JPEG, 32
+            outside TIFF).
+    """
     from srcli.io.image_formats import format_for
 
     for job in jobs:

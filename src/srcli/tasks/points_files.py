@@ -106,6 +106,27 @@ def _points_one(job: Job, opts: FromPointsOptions, method: str, model: Any, runt
     return row
 
 
+def _plan_points(inputs: list[str], output: str | None, opts: FromPointsOptions) -> list[Job]:
+    """The jobs of :func:`from_points_files`, after the checks of the options that need no file read."""
+    from srcli.io.points import VALUE_RANGES
+
+    check_common(opts.overwrite, opts.skip_existing, opts.bit_depth, opts.scale)
+    points_output_size(opts.size, opts.scale, (0, 0, 1, 1))
+    if opts.extent is not None:
+        parse_extent(opts.extent)
+        if opts.source_size is not None:
+            raise UsageError("--extent and --source-size conflict: give only one of them")
+    if opts.value_range != "auto" and opts.value_range not in VALUE_RANGES:
+        raise UsageError(f"unknown --value-range {opts.value_range!r}; use auto, {', '.join(VALUE_RANGES)}")
+    jobs = plan_jobs(inputs, output, suffix="", fmt=opts.fmt or "png", suffixes=POINT_SUFFIXES, report=opts.report,
+                     reads={"--reference": opts.reference, "--weights": opts.weights}, overwrite=opts.overwrite)
+    check_output_formats(jobs, opts.fmt, opts.bit_depth)
+    check_one_stdin(jobs, {"--reference": opts.reference})
+    if opts.reference is not None and len(jobs) > 1:
+        raise UsageError("--reference compares one output: give one point file")
+    return jobs
+
+
 def from_points_files(inputs: list[str], output: str | None, opts: FromPointsOptions, *,
                       report_error: Callable[[str], None] = lambda m: None,
                       progress_factory: Callable[[int], Any] | None = None) -> tuple[dict[str, Any], BatchResult]:
@@ -120,23 +141,9 @@ def from_points_files(inputs: list[str], output: str | None, opts: FromPointsOpt
     from srcli.device import make_runtime
     from srcli.errors import user_error_types
     from srcli.io.images import read_image
-    from srcli.io.points import VALUE_RANGES
     from srcli.io.reports import make_report
 
-    check_common(opts.overwrite, opts.skip_existing, opts.bit_depth, opts.scale)
-    points_output_size(opts.size, opts.scale, (0, 0, 1, 1))
-    if opts.extent is not None:
-        parse_extent(opts.extent)
-        if opts.source_size is not None:
-            raise UsageError("--extent and --source-size conflict: give only one of them")
-    if opts.value_range != "auto" and opts.value_range not in VALUE_RANGES:
-        raise UsageError(f"unknown --value-range {opts.value_range!r}; use auto, {', '.join(VALUE_RANGES)}")
-    jobs = plan_jobs(inputs, output, suffix="", fmt=opts.fmt or "png", suffixes=POINT_SUFFIXES, report=opts.report,
-                     reads={"--reference": opts.reference, "--weights": opts.weights})
-    check_output_formats(jobs, opts.fmt, opts.bit_depth)
-    check_one_stdin(jobs, {"--reference": opts.reference})
-    if opts.reference is not None and len(jobs) > 1:
-        raise UsageError("--reference compares one output: give one point file")
+    jobs = _plan_points(inputs, output, opts)
     method = resolve_method(opts.method, opts.weights, allowed=METHODS[:-1])
     model = load_points_model(method, opts.weights)
     runtime = make_runtime(opts.device, opts.precision, opts.threads)

@@ -171,7 +171,8 @@ def _check_model(o: TrainOptions, task: str, trainable: bool, resume: bool) -> d
     from srcli.registry import RegistryError, read_checkpoint
 
     if not trainable or task not in ("upscale", "points"):
-        why = "it has nothing to learn" if not trainable else f"srcli train trains upscale and points models, not {task} ones"
+        why = ("srcli fit-linr fits it to one image at a time" if task == "fit" else "it has nothing to learn"
+               if not trainable else f"srcli train trains upscale and points models, not {task} ones")
         raise UsageError(f"model {o.model!r} cannot be trained: {why}")
     if task == "points" and o.sampler != "uniform":
         raise UsageError(f"--sampler {o.sampler} measures super-resolution gains; points models train with uniform")

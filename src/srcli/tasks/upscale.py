@@ -176,9 +176,12 @@ def _check_options(opts: UpscaleOptions) -> None:
 
 
 def _process_one(job: Job, opts: UpscaleOptions, model: Any, model_name: str, runtime: Runtime) -> dict[str, Any]:
-    from srcli.io.images import Image, read_image
+    from srcli.io.images import Image, ImageError, read_image
 
-    src = read_image(job.source, max_pixels=opts.max_pixels)
+    try:
+        src = read_image(job.source, max_pixels=opts.max_pixels)
+    except ImageError as exc:
+        raise ImageError(f"{exc}; raise --max-pixels if you trust it" if "decompression bomb" in str(exc) else str(exc)) from None
     in_hw = (src.pixels.shape[0], src.pixels.shape[1])
     out_hw = output_size(in_hw, scale=opts.scale, size=opts.size, width=opts.width, height=opts.height)
     if out_hw[0] * out_hw[1] > opts.max_pixels:
@@ -220,7 +223,8 @@ def upscale_files(inputs: list[str], output: str | None, opts: UpscaleOptions, *
 
     _check_options(opts)
     jobs = plan_jobs(inputs, output, suffix=opts.suffix if opts.suffix is not None else opts.default_suffix(),
-                     fmt=opts.fmt, recursive=opts.recursive, reads={"--weights": opts.weights}, report=opts.report)
+                     fmt=opts.fmt, recursive=opts.recursive, reads={"--weights": opts.weights}, report=opts.report,
+                     overwrite=opts.overwrite)
     check_output_formats(jobs, opts.fmt, opts.bit_depth)
     runtime = make_runtime(opts.device, opts.precision, opts.threads)
     model_name = ("" if opts.weights else default_model()) if opts.model == "default" else opts.model
