@@ -206,8 +206,8 @@ def _refuse_collisions(jobs: list[Job]) -> None:
 
 def _refuse_writing_inputs(jobs: list[Job]) -> None:
     """UsageError when a job would replace another job's input."""
+    sources = {os.path.realpath(j.source) for j in jobs if j.source != STDIO}  # once, not once per job
     for job in jobs:
-        other = next((j.source for j in jobs if same_file(job.dest, j.source)), None)
-        if other is not None:
+        if job.dest != STDIO and os.path.realpath(job.dest) in sources:
             raise UsageError(f"output {job.dest} of {job.source} is also an input of this run; srcli never overwrites "
                              "an input (use -o or --suffix)")
